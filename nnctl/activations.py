@@ -1,0 +1,147 @@
+"""The activation registry: the names users write in YAML, mapped to small classes.
+
+Each activation maps pre-activations Z to activations A (same shape) and back-propagates
+dL/dA to dL/dZ. Elementwise activations only need `derivative(z, a)` (dA/dZ, elementwise);
+softmax couples a row's units, so it overrides `backward` with its Jacobian-vector product.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Activation:
+    """Subclasses define `forward(z)` and either `derivative(z, a)` or `backward(da, z, a)`."""
+
+    name = ""
+    elementwise = True
+
+    def backward(self, da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """dL/dZ from dL/dA for an elementwise activation. Shapes: (n_samples, units)."""
+        return da * self.derivative(z, a)
+
+
+class Identity(Activation):
+    name = "identity"
+
+    def forward(self, z):
+        return z.copy()
+
+    def derivative(self, z, a):
+        return np.ones_like(z)
+
+    def backward(self, da, z, a):
+        return da
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-z) without overflow: e^-|z| is always ≤ 1."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+
+
+class Sigmoid(Activation):
+    name = "sigmoid"
+
+    def forward(self, z):
+        return sigmoid(z)
+
+    def derivative(self, z, a):
+        return a * (1.0 - a)
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def forward(self, z):
+        return np.tanh(z)
+
+    def derivative(self, z, a):
+        return 1.0 - a * a
+
+
+class ReLU(Activation):
+    name = "relu"
+
+    def forward(self, z):
+        return np.maximum(z, 0)
+
+    def derivative(self, z, a):
+        # PyTorch's convention: the derivative at exactly 0 is 0.
+        return (z > 0).astype(z.dtype)
+
+
+class LeakyReLU(Activation):
+    name = "leaky_relu"
+    slope = 0.01  # PyTorch's and Keras' default negative slope
+
+    def forward(self, z):
+        return np.where(z > 0, z, z * z.dtype.type(self.slope))
+
+    def derivative(self, z, a):
+        return np.where(z > 0, z.dtype.type(1), z.dtype.type(self.slope))
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax; subtracting the row max keeps exp from overflowing."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    shifted = z - z.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+class Softmax(Activation):
+    name = "softmax"
+    elementwise = False
+
+    def forward(self, z):
+        return softmax(z)
+
+    def backward(self, da, z, a):
+        # J^T da for J = diag(a) - a a^T, one row at a time.
+        return a * (da - (da * a).sum(axis=1, keepdims=True))
+
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    "identity": Identity,
+    "linear": Identity,  # Keras' name for the same thing
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "softmax": Softmax,
+}
+
+
+def canonical_name(name: str) -> str:
+    """The registry's own name for an alias (`linear` → `identity`)."""
+    return ACTIVATIONS[name].name
+
+
+class PluginActivation(Activation):
+    """Wraps a user's class that has `forward(z)` and `derivative(z, a)`; checks what it returns."""
+
+    def __init__(self, obj, spec: str):
+        self.obj = obj
+        self.name = spec
+        self.spec = spec
+
+    def _check(self, what: str, out, z: np.ndarray) -> np.ndarray:
+        from .errors import PluginError
+
+        out = np.asarray(out)
+        if out.shape != z.shape:
+            raise PluginError(f"{what} returned shape {out.shape}, expected {z.shape} "
+                              "(an elementwise activation keeps the shape)", source=self.spec)
+        if not np.issubdtype(out.dtype, np.floating):
+            raise PluginError(f"{what} returned dtype {out.dtype}, expected floats", source=self.spec)
+        return out.astype(z.dtype, copy=False)
+
+    def forward(self, z):
+        return self._check("forward(z)", self.obj.forward(z), z)
+
+    def derivative(self, z, a):
+        return self._check("derivative(z, a)", self.obj.derivative(z, a), z)

@@ -1,0 +1,319 @@
+"""The command line: thin Typer wrappers around the library. The only module that imports typer.
+
+Each command turns nnctl's own exceptions into one `error: …` line on stderr and the exit code
+SPEC.md gives (2 bad input, 1 diverged or gradcheck mismatch, 130 Ctrl-C); a traceback only with
+--debug. Heavy modules (numpy and the engine) are imported inside the commands, so `--help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import ExitStatus, NnctlError, UsageError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Train multilayer perceptrons written in plain NumPy, driven by YAML configs.\n\n"
+         "Example: nnctl train configs/xor.yaml && nnctl predict xor.npz datasets/xor.csv",
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No table, progress or summary.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="KEY=VALUE",
+    help="Override a config key (dotted path, list indices allowed), e.g. train.optimizer.lr=0.1. Repeatable.")]
+PluginOpt = Annotated[list[Path] | None, typer.Option(
+    "--plugin", metavar="FILE.py",
+    help="The file of a plugin activation the model names (loading it runs its code). Repeatable.")]
+
+
+@contextmanager
+def _guard(debug: bool):
+    """Map every way a command can end onto one message and an exit code."""
+    from . import report
+
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except NnctlError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        report.error(str(exc))
+        raise typer.Exit(int(exc.exit_status)) from None
+    except KeyboardInterrupt:
+        report.error("interrupted (Ctrl-C); nothing was written")
+        raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep Python from complaining at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise typer.Exit(0) from None
+    except Exception as exc:
+        if debug:
+            raise
+        report.error(f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)")
+        raise typer.Exit(int(ExitStatus.FAILED)) from None
+
+
+def _overrides(set_: list[str] | None, seed: int | None = None, epochs: int | None = None) -> list[str]:
+    out = list(set_ or [])
+    if seed is not None:
+        out.append(f"seed={seed}")
+    if epochs is not None:
+        out.append(f"train.epochs={epochs}")
+    return out
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="The YAML config file.", show_default=False)],
+    out: Annotated[str | None, typer.Option("--out", "-o", help="Model file to write (overrides output:).")] = None,
+    set_: SetOpt = None,
+    seed: Annotated[int | None, typer.Option(help="Override seed.", min=0)] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override train.epochs.", min=1)] = None,
+    init_from: Annotated[Path | None, typer.Option(
+        "--init-from", help="Start from this model file's weights (shapes must match the config).")] = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Train the MLP a config describes, print a loss table, save the model file.
+
+    Example: nnctl train configs/xor.yaml --set train.optimizer.lr=0.1 --out xor.npz
+
+    Exit codes: 0 trained, 1 diverged (non-finite loss or weight), 2 bad input, 130 Ctrl-C.
+    """
+    with _guard(debug):
+        from . import modelfile, report
+        from . import train as trainmod
+        from .config import load_config
+
+        cfg = load_config(config, _overrides(set_, seed, epochs))
+        out_path = out or cfg.output or f"{config.stem}.npz"
+        cfg.output = out_path
+        modelfile.check_writable(out_path)
+        init = None
+        if init_from is not None:
+            init = modelfile.load(init_from, plugin_files=_config_plugins(cfg)).model
+        trainer = trainmod.setup(cfg, None, None)
+        if init is not None:
+            try:
+                trainmod.copy_weights(init, trainer.model)
+            except ValueError as exc:
+                raise UsageError(f"does not fit the config: {exc}", source=f"--init-from {init_from}") from None
+        reporter = report.TrainReporter(trainer.metric_names, cfg.train.epochs, cfg.train.log_every,
+                                        trainer.prepared.split.X_val is not None, quiet or json_)
+        import time
+
+        t0 = time.perf_counter()
+        reporter.start()
+        try:
+            history = trainer.fit(reporter)
+        finally:
+            reporter.stop()
+        result = trainmod.TrainResult(trainer.model, trainer.prepared, history,
+                                      time.perf_counter() - t0, trainer)
+        trainmod.save_result(out_path, cfg, result)
+        last = result.final
+        if json_:
+            report.emit_json({
+                "model": out_path, "epochs": trainer.epoch, "loss": last.loss, "metrics": last.metrics,
+                "val_loss": last.val_loss, "val_metrics": last.val_metrics, "seconds": result.seconds,
+                "seed": cfg.seed, "parameters": trainer.model.n_parameters,
+            })
+        else:
+            shown = ", ".join(f"{k} {report.fmt(v, 4)}" for k, v in last.metrics.items())
+            val = f"; val_loss {report.fmt(last.val_loss)}" if last.val_loss is not None else ""
+            reporter.note(f"trained {trainer.epoch} epochs in {result.seconds:.2f} s: loss "
+                          f"{report.fmt(last.loss)}{', ' + shown if shown else ''}{val} → {out_path}")
+
+
+def _config_plugins(cfg) -> list[Path]:
+    return [cfg.base_dir / layer.activation["plugin"].rpartition(":")[0]
+            for layer in cfg.model.layers if isinstance(layer.activation, dict)]
+
+
+@app.command()
+def predict(
+    model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="CSV with a header, or - for stdin.")] = "-",
+    proba: Annotated[bool, typer.Option("--proba", help="Add a probability column p_<label> per class.")] = False,
+    format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    no_header: Annotated[bool, typer.Option(
+        "--no-header", help="The input has no header: take the first columns in the model's feature order.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", help="Write here instead of stdout.")] = None,
+    plugin: PluginOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Predict for CSV rows; write one output row per input row, in order.
+
+    Columns are matched to the model's features by name; other columns (the target, ids) are
+    ignored. Classifiers write the class label, regressions the number.
+
+    Example: nnctl predict iris.npz datasets/iris.csv --proba > predictions.csv
+    """
+    with _guard(debug):
+        from . import csvio, modelfile
+        from . import predict as predmod
+
+        if format not in ("csv", "json"):
+            raise UsageError(f"--format: expected csv or json, got {format!r}")
+        if output is not None:
+            modelfile.check_writable(output)
+        mf = modelfile.load(model, plugin_files=plugin)
+        table = csvio.read_table(input, predmod.csv_delimiter(mf), header=not no_header,
+                                 source="stdin" if input == "-" else input)
+        pred = predmod.predict_table(mf, table, header=not no_header, proba=proba)
+        text = predmod.to_csv(pred) if format == "csv" else predmod.to_json(pred)
+        if output is None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            modelfile.atomic_write(output, lambda fh: fh.write(text.encode()))
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
+    data: Annotated[str, typer.Argument(help="Labelled CSV (features and target columns), or -.",
+                                        show_default=False)],
+    plugin: PluginOpt = None,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Loss and metrics of a saved model on labelled data.
+
+    Example: nnctl evaluate iris.npz datasets/iris.csv --json
+    """
+    with _guard(debug):
+        from . import csvio, modelfile, report
+        from . import predict as predmod
+
+        mf = modelfile.load(model, plugin_files=plugin)
+        table = csvio.read_table(data, predmod.csv_delimiter(mf), source="stdin" if data == "-" else data)
+        result = predmod.evaluate_table(mf, table)
+        if json_:
+            report.emit_json(result)
+            return
+        rows = [["loss", report.fmt(result["loss"])], ["rows", str(result["rows"])]]
+        rows += [[k, report.fmt(v, 4)] for k, v in result["metrics"].items()]
+        report.print_table(f"{model} on {data}", ["metric", "value"], rows)
+        if "confusion_matrix" in result:
+            labels = [str(c) for c in result["classes"]]
+            report.print_table("confusion matrix (rows: true, columns: predicted)", ["", *labels],
+                               [[lab, *map(str, r)] for lab, r in zip(labels, result["confusion_matrix"],
+                                                                       strict=True)])
+
+
+@app.command()
+def info(
+    model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Architecture, parameter count, training config and final metrics of a model file.
+
+    Plugin activations are named, never loaded. Example: nnctl info xor.npz --json
+    """
+    with _guard(debug):
+        from . import modelfile, report
+
+        meta, arrays = modelfile.inspect(model)
+        layers = []
+        fan_in = len(meta["features"])
+        for i, layer in enumerate(meta["layers"]):
+            layers.append({"index": i, "in": fan_in, "units": layer["units"], "activation": layer["activation"]})
+            fan_in = layer["units"]
+        n_params = sum(int(arrays[f"{k}{i}"].size) for i in range(len(layers)) for k in "Wb")
+        doc = {"layers": layers, "parameters": n_params, "features": meta["features"],
+               "targets": meta["targets"], "classes": meta.get("classes"), "loss": meta["loss"],
+               "dtype": str(arrays["W0"].dtype), "standardized": "x_mean" in arrays,
+               "epochs": meta.get("epochs"), "config": meta.get("config"), "metrics": meta.get("metrics")}
+        if json_:
+            report.emit_json(doc)
+            return
+        report.print_table(f"{model}", ["layer", "in", "units", "activation"],
+                           [[str(la["index"]), str(la["in"]), str(la["units"]), str(la["activation"])]
+                            for la in layers])
+        pairs = [("parameters", str(n_params)), ("features", ", ".join(meta["features"])),
+                 ("targets", ", ".join(meta["targets"])), ("loss", meta["loss"]), ("dtype", doc["dtype"])]
+        if doc["classes"]:
+            pairs.append(("classes", ", ".join(map(str, doc["classes"]))))
+        pairs += [(k, report.fmt(v)) for k, v in (doc["metrics"] or {}).items()]
+        report.print_kv("summary", pairs)
+
+
+@app.command()
+def gradcheck(
+    config: Annotated[Path, typer.Argument(help="The YAML config file.", show_default=False)],
+    model: Annotated[Path | None, typer.Option("--model", help="Check at this model file's weights.")] = None,
+    eps: Annotated[float, typer.Option(help="Finite-difference step (> 0).", min=1e-300)] = 1e-6,
+    tol: Annotated[float, typer.Option(help="Largest relative error that passes.", min=0.0)] = 1e-6,
+    atol: Annotated[float, typer.Option(
+        help="A tensor whose every element agrees within atol also passes (for gradients that are 0; "
+             "0 turns this off).", min=0.0)] = 1e-10,
+    samples: Annotated[int | None, typer.Option(
+        help="Use the first N training rows (default: all, at most 100).", min=1)] = None,
+    set_: SetOpt = None,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Compare backprop's gradients with central finite differences, tensor by tensor, in float64.
+
+    Exit 0 when every tensor's relative error is ≤ tol, 1 on any mismatch.
+    Example: nnctl gradcheck configs/xor.yaml --samples 4 --json
+    """
+    with _guard(debug):
+        import numpy as np
+
+        from . import modelfile, report
+        from . import train as trainmod
+        from .config import load_config
+        from .gradcheck import check_gradients
+
+        cfg = load_config(config, _overrides(set_) + ["train.dtype=float64"])
+        trainer = trainmod.setup(cfg)
+        if model is not None:
+            mf = modelfile.load(model, plugin_files=_config_plugins(cfg))
+            try:
+                trainmod.copy_weights(mf.model.astype(np.float64), trainer.model)
+            except ValueError as exc:
+                raise UsageError(f"does not fit the config: {exc}", source=f"--model {model}") from None
+        s = trainer.prepared.split
+        n = min(samples or 100, s.X_train.shape[0])
+        rep = check_gradients(trainer.model, s.X_train[:n], s.Y_train[:n], trainer.prepared.loss,
+                              cfg.train.weight_decay, eps, tol, atol)
+        if json_:
+            report.emit_json(rep.as_dict())
+        else:
+            report.print_table(
+                f"gradient check: {n} rows, eps {eps:g}, tol {tol:g}, atol {atol:g}",
+                ["tensor", "shape", "rel_error", "max_abs_error", "result"],
+                [[p.name, "×".join(map(str, p.shape)), f"{p.rel_error:.3e}", f"{p.max_abs_error:.3e}",
+                  "pass" if p.passed else "FAIL"] for p in rep.params])
+            verdict = "all tensors pass" if rep.passed else "MISMATCH: backprop disagrees with finite differences"
+            print(f"{verdict} (max relative error {rep.max_rel_error:.3e})", file=sys.stderr)
+        if not rep.passed:
+            raise typer.Exit(int(ExitStatus.FAILED))
+
+
+def main() -> None:
+    app(prog_name="nnctl")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,234 @@
+"""Built-in data sets, CSV data, target encoding, the validation split and standardisation.
+
+All randomness comes from the Generator passed in, which the config's seed created.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import csvio
+from .errors import ConfigError, DataError
+
+
+@dataclass
+class RawData:
+    """Rows before encoding: X (n, n_features) float64, targets as numbers or as label strings."""
+
+    X: np.ndarray
+    features: list[str]
+    targets: list[str]
+    y_numeric: np.ndarray | None  # (n, n_targets), when every target cell is a number
+    y_labels: list[str] | None = None  # one label per row, when the single target holds text
+
+
+# --- built-in sets -----------------------------------------------------------------------------
+
+def _xor(cfg, rng):
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+    return X, np.array([0, 1, 1, 0], dtype=np.float64)
+
+
+def _line(cfg, rng):
+    x = rng.uniform(cfg.x_range[0], cfg.x_range[1], size=cfg.n)
+    y = cfg.slope * x + cfg.intercept + cfg.noise * rng.standard_normal(cfg.n)
+    return x[:, None], y
+
+
+def _halves(n: int) -> tuple[int, int]:
+    return n // 2, n - n // 2
+
+
+def _circles(cfg, rng):
+    """A disc of class 1 (radius < 0.5) inside a ring of class 0 (0.7 < radius < 1)."""
+    n1, n0 = _halves(cfg.n)
+    r = np.concatenate([rng.uniform(0.0, 0.5, n1), rng.uniform(0.7, 1.0, n0)])
+    t = rng.uniform(0.0, 2 * np.pi, cfg.n)
+    X = np.c_[r * np.cos(t), r * np.sin(t)] + cfg.noise * rng.standard_normal((cfg.n, 2))
+    return X, np.r_[np.ones(n1), np.zeros(n0)]
+
+
+def _moons(cfg, rng):
+    """scikit-learn's make_moons: two interleaving half circles."""
+    n0, n1 = _halves(cfg.n)
+    t0, t1 = np.linspace(0, np.pi, n0), np.linspace(0, np.pi, n1)
+    X = np.r_[np.c_[np.cos(t0), np.sin(t0)], np.c_[1 - np.cos(t1), 0.5 - np.sin(t1)]]
+    X += cfg.noise * rng.standard_normal(X.shape)
+    return X, np.r_[np.zeros(n0), np.ones(n1)]
+
+
+def _gauss(cfg, rng):
+    """Two Gaussian blobs centred at (2, 2) (class 1) and (−2, −2) (class 0)."""
+    n1, n0 = _halves(cfg.n)
+    std = 0.5 + 3.5 * cfg.noise  # TensorFlow Playground widens the blobs with its noise knob
+    X = np.r_[rng.normal(2.0, std, (n1, 2)), rng.normal(-2.0, std, (n0, 2))]
+    return X, np.r_[np.ones(n1), np.zeros(n0)]
+
+
+def _spiral(cfg, rng):
+    """Two interleaved spirals, 1.75 turns each, as in TensorFlow Playground."""
+    parts, labels = [], []
+    for label, (count, delta) in enumerate(zip(_halves(cfg.n), (0.0, np.pi), strict=True)):
+        i = np.arange(count)
+        r = i / count
+        t = 1.75 * i / count * 2 * np.pi + delta
+        parts.append(np.c_[r * np.sin(t), r * np.cos(t)])
+        labels.append(np.full(count, float(label)))
+    X = np.concatenate(parts) + cfg.noise * rng.standard_normal((cfg.n, 2))
+    return X, np.concatenate(labels)
+
+
+BUILTIN = {"xor": _xor, "line": _line, "circles": _circles, "moons": _moons, "gauss": _gauss,
+           "spiral": _spiral}
+
+
+def load_raw(cfg, base_dir: Path, rng: np.random.Generator) -> RawData:
+    """The rows the config's `data:` section describes."""
+    d = cfg.data
+    if d.source in BUILTIN:
+        X, y = BUILTIN[d.source](d, rng)
+        features = ["x"] if d.source == "line" else ["x1", "x2"]
+        return RawData(X, features, ["y"], y[:, None])
+    return _load_csv(d, base_dir)
+
+
+def _load_csv(d, base_dir: Path) -> RawData:
+    path = Path(d.path) if Path(d.path).is_absolute() else base_dir / d.path
+    table = csvio.read_table(path, d.delimiter, source=str(path))
+    targets = [d.target] if isinstance(d.target, str) else list(d.target)
+    t_idx = [table.column_index(t, "target") for t in targets]
+    if d.features is None:
+        f_idx = [i for i in range(len(table.header)) if i not in t_idx]
+    else:
+        f_idx = [table.column_index(f, "feature") for f in d.features]
+        both = set(f_idx) & set(t_idx)
+        if both:
+            raise ConfigError(f"data.features: {table.header[both.pop()]!r} is also the target")
+    if not f_idx:
+        raise DataError("no feature columns left besides the target", source=table.source)
+    X = csvio.numeric_columns(table, f_idx, d.delimiter)
+    features = [table.header[i] for i in f_idx]
+    try:
+        y = csvio.numeric_columns(table, t_idx, d.delimiter)
+        return RawData(X, features, targets, y)
+    except DataError:
+        if len(t_idx) > 1:
+            raise
+        return RawData(X, features, targets, None, csvio.text_column(table, t_idx[0], d.delimiter))
+
+
+# --- encoding --------------------------------------------------------------------------------
+
+def sort_classes(labels: list) -> list:
+    """Distinct labels sorted: numerically (as ints when whole) if all are numbers, else as text."""
+    distinct = set(labels)
+    try:
+        nums = {lab: float(lab) for lab in distinct}
+    except (TypeError, ValueError):
+        return sorted(str(lab) for lab in distinct)
+    ordered = sorted(distinct, key=lambda lab: nums[lab])
+    return [int(nums[lab]) if nums[lab].is_integer() else nums[lab] for lab in ordered]
+
+
+def label_key(label) -> str:
+    """How a label is matched: numbers by value (so '1' and '1.0' agree), text as written."""
+    try:
+        v = float(label)
+    except (TypeError, ValueError):
+        return str(label)
+    return repr(int(v)) if v.is_integer() else repr(v)
+
+
+@dataclass
+class Encoded:
+    """Data ready for the network: X (n, n_features), Y (n, n_outputs)."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    features: list[str]
+    targets: list[str]
+    classes: list | None = None
+
+
+def encode(raw: RawData, loss: str, out_units: int) -> Encoded:
+    """Turn targets into what the loss needs: numbers (mse), 0/1 (bce), one-hot (cross_entropy)."""
+    last = "model.layers.-1.units"
+    if loss == "mse":
+        if raw.y_numeric is None:
+            raise DataError(f"target {raw.targets[0]!r} holds text labels; loss mse needs numbers "
+                            "(use cross_entropy or bce to classify)")
+        if out_units != raw.y_numeric.shape[1]:
+            raise ConfigError(f"{last}: the output layer has {out_units} units but there are "
+                              f"{raw.y_numeric.shape[1]} target column(s); expected them equal")
+        return Encoded(raw.X, raw.y_numeric, raw.features, raw.targets)
+    if len(raw.targets) != 1:
+        raise ConfigError(f"data.target: loss {loss} takes one target column, got {len(raw.targets)}")
+    labels = raw.y_labels if raw.y_labels is not None else list(raw.y_numeric[:, 0])
+    classes = sort_classes(labels)
+    keys = {label_key(c): i for i, c in enumerate(classes)}
+    idx = np.array([keys[label_key(lab)] for lab in labels], dtype=np.intp)
+    if loss == "bce":
+        if len(classes) != 2:
+            raise DataError(f"target {raw.targets[0]!r} has {len(classes)} distinct values "
+                            f"({_preview(classes)}); loss bce needs exactly 2 "
+                            "(use cross_entropy for more)")
+        if out_units != 1:
+            raise ConfigError(f"{last}: loss bce needs 1 output unit, got {out_units}")
+        return Encoded(raw.X, idx[:, None].astype(np.float64), raw.features, raw.targets, classes)
+    if len(classes) < 2:
+        raise DataError(f"target {raw.targets[0]!r} has only one class ({_preview(classes)}); "
+                        "a classifier needs at least 2")
+    if out_units != len(classes):
+        raise ConfigError(f"{last}: the output layer has {out_units} units but target "
+                          f"{raw.targets[0]!r} has {len(classes)} classes ({_preview(classes)}); "
+                          "cross_entropy needs one unit per class")
+    Y = np.zeros((len(idx), len(classes)))
+    Y[np.arange(len(idx)), idx] = 1.0
+    return Encoded(raw.X, Y, raw.features, raw.targets, classes)
+
+
+def _preview(classes: list) -> str:
+    shown = ", ".join(map(str, classes[:6]))
+    return shown + (", …" if len(classes) > 6 else "")
+
+
+# --- split and scale -------------------------------------------------------------------------
+
+@dataclass
+class Split:
+    X_train: np.ndarray
+    Y_train: np.ndarray
+    X_val: np.ndarray | None
+    Y_val: np.ndarray | None
+    x_mean: np.ndarray | None = None
+    x_std: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+
+def split(enc: Encoded, fraction: float, rng: np.random.Generator) -> Split:
+    """Shuffle with the seed, then hold out ceil(fraction·n) rows (never simply the last rows)."""
+    n = enc.X.shape[0]
+    if fraction <= 0:
+        return Split(enc.X, enc.Y, None, None)
+    n_val = math.ceil(fraction * n)
+    if n - n_val < 1:
+        raise DataError(f"validation_split {fraction} of {n} rows leaves no training rows")
+    order = rng.permutation(n)
+    tr, va = np.sort(order[n_val:]), np.sort(order[:n_val])
+    return Split(enc.X[tr], enc.Y[tr], enc.X[va], enc.Y[va])
+
+
+def standardize(s: Split) -> Split:
+    """Scale by the training rows' mean and std; a constant feature keeps std 1 (no 0 division)."""
+    mean = s.X_train.mean(axis=0)
+    std = s.X_train.std(axis=0)
+    std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    s.x_mean, s.x_std = mean, std
+    s.X_train = (s.X_train - mean) / std
+    if s.X_val is not None:
+        s.X_val = (s.X_val - mean) / std
+    return s

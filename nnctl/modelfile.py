@@ -1,0 +1,352 @@
+"""The .npz model file: written atomically and byte-for-byte reproducibly, read without trust.
+
+Layout (README, "The model file"): `W0, b0, W1, b1, …`, optional `x_mean`/`x_std`, and `meta`,
+a 0-d string array of JSON. Reading never unpickles, checks every member's header and size
+before allocating, and checks names, shapes, dtypes and values against `meta`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .activations import ACTIVATIONS, Activation
+from .errors import ModelFileError, UsageError
+from .model import MLP
+
+FORMAT = "nnctl-mlp"
+VERSION = 1
+MAX_MEMBER_BYTES = 1 << 31  # 2 GiB per array; far above any MLP this tool trains
+MAX_META_BYTES = 64 << 20
+MAX_HEADER = 10_000  # numpy's own default limit for .npy headers
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip timestamps fixed, so equal runs give equal bytes
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr if arr.flags.c_contiguous else np.ascontiguousarray(arr),
+                              allow_pickle=False)
+    return buf.getvalue()
+
+
+def check_writable(path: str | Path) -> Path:
+    """Fail before training when the output cannot be written: a missing or non-folder parent,
+    no permission, or a folder where the file should go."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise UsageError("is a folder; expected a file path for the model", source=str(path))
+    if not parent.exists():
+        raise UsageError(f"the folder {str(parent)!r} does not exist", source=str(path))
+    if not parent.is_dir():
+        raise UsageError(f"{str(parent)!r} is not a folder", source=str(path))
+    if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise UsageError("no permission to write here", source=str(path))
+    return p
+
+
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write a file through `write(fh)` into a temporary file in the same folder, fsync, then
+    rename: a reader sees the old file or the new one, never half of one; the temporary file is
+    removed on any exit, Ctrl-C included."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(p.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def write_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """An .npz with fixed timestamps (equal arrays give equal bytes), written atomically."""
+
+    def write(fh):
+        with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED) as zf:
+            for key, arr in arrays.items():
+                info = zipfile.ZipInfo(f"{key}.npy", date_time=_FIXED_TIME)
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, _npy_bytes(arr))
+
+    atomic_write(path, write)
+
+
+def activation_spec(act: Activation) -> Any:
+    spec = getattr(act, "spec", None)
+    return {"plugin": spec} if spec else act.name
+
+
+def save(path: str | Path, model: MLP, meta: dict, x_mean=None, x_std=None,
+         extra: dict[str, np.ndarray] | None = None) -> None:
+    arrays: dict[str, np.ndarray] = {}
+    for name, p in zip(model.param_names, model.params, strict=True):
+        arrays[name] = p
+    if x_mean is not None:
+        arrays["x_mean"] = np.asarray(x_mean, dtype=np.float64)
+        arrays["x_std"] = np.asarray(x_std, dtype=np.float64)
+    meta = {"format": FORMAT, "version": VERSION,
+            "layers": [{"units": int(W.shape[1]), "activation": activation_spec(a)}
+                       for W, a in zip(model.W, model.activations, strict=True)],
+            **meta}
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True, allow_nan=False))
+    arrays.update(extra or {})
+    write_npz_atomic(path, arrays)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+@dataclass
+class ModelFile:
+    path: str
+    model: MLP
+    meta: dict
+    x_mean: np.ndarray | None
+    x_std: np.ndarray | None
+    extra: dict[str, np.ndarray]
+
+    @property
+    def features(self) -> list[str]:
+        return self.meta["features"]
+
+    @property
+    def targets(self) -> list[str]:
+        return self.meta["targets"]
+
+    @property
+    def classes(self) -> list | None:
+        return self.meta.get("classes")
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        if self.x_mean is not None:
+            X = (X - self.x_mean) / self.x_std
+        return X.astype(self.model.dtype, copy=False)
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail) -> np.ndarray:
+    key = info.filename[:-4]
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise fail(f"key {key!r}: {info.file_size} bytes, more than the {MAX_MEMBER_BYTES} allowed")
+    if info.compress_type != zipfile.ZIP_STORED and info.file_size > 1000 * max(info.compress_size, 1):
+        raise fail(f"key {key!r}: compressed more than 1000:1; refused (a zip bomb?)")
+    with zf.open(info) as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh, max_header_size=MAX_HEADER)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh, max_header_size=MAX_HEADER)
+            else:
+                raise ValueError(f"unknown .npy version {version}")
+        except (ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:
+            raise fail(f"key {key!r}: not a valid .npy array ({exc})") from None
+        if dtype.hasobject:
+            raise fail(f"key {key!r}: holds Python objects (pickled data); refused, nothing was loaded")
+        count = 1
+        for dim in shape:
+            count *= dim
+        nbytes = count * dtype.itemsize
+        header_len = fh.tell()
+        if nbytes != info.file_size - header_len:
+            raise fail(f"key {key!r}: its header promises {nbytes} bytes of data but it holds "
+                       f"{info.file_size - header_len} (truncated or corrupt)")
+        try:
+            raw = fh.read(nbytes)
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise fail(f"key {key!r}: cannot be read ({exc})") from None
+    if len(raw) != nbytes:
+        raise fail(f"key {key!r}: truncated")
+    arr = np.frombuffer(raw, dtype=dtype)
+    return arr.reshape(shape, order="F" if fortran else "C").copy()
+
+
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Every member of an .npz as arrays, checked before allocating; ModelFileError otherwise."""
+    source = str(path)
+
+    def fail(msg):
+        return ModelFileError(msg, source=source)
+
+    p = Path(path)
+    if not p.exists():
+        raise fail("no such file")
+    if p.is_dir():
+        raise fail("is a folder, expected a model file (.npz)")
+    if p.stat().st_size == 0:
+        raise fail("the file is empty")
+    try:
+        zf = zipfile.ZipFile(p)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise fail(f"not a model file (.npz is a zip archive): {exc}") from None
+    arrays = {}
+    with zf:
+        if len(zf.infolist()) > 4096:
+            raise fail(f"{len(zf.infolist())} members; a model file has a few dozen at most")
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy") or "/" in info.filename:
+                raise fail(f"unexpected member {info.filename!r}; a model file holds .npy arrays only")
+            key = info.filename[:-4]
+            if key in arrays:
+                raise fail(f"key {key!r} appears twice")
+            arrays[key] = _read_member(zf, info, fail)
+    return arrays
+
+
+def _check_meta(arrays: dict, fail) -> dict:
+    if "meta" not in arrays:
+        raise fail("missing key 'meta' (is this an nnctl model file?)")
+    m = arrays["meta"]
+    if m.shape != () or m.dtype.kind != "U":
+        raise fail(f"key 'meta': expected a 0-d string array, got dtype {m.dtype} shape {m.shape}")
+    text = str(m[()])
+    if len(text) > MAX_META_BYTES:
+        raise fail("key 'meta': too large")
+    try:
+        meta = json.loads(text)
+    except ValueError as exc:
+        raise fail(f"key 'meta': not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise fail("key 'meta': expected a JSON object")
+    if meta.get("format") != FORMAT:
+        raise fail(f"meta.format: expected {FORMAT!r}, got {meta.get('format')!r}")
+    if meta.get("version") != VERSION:
+        raise fail(f"meta.version: this nnctl reads version {VERSION}, the file has "
+                   f"{meta.get('version')!r} (written by a newer nnctl?)")
+    for key, kind in [("layers", list), ("loss", str), ("features", list), ("targets", list)]:
+        if not isinstance(meta.get(key), kind):
+            raise fail(f"meta.{key}: missing or not a {kind.__name__}")
+    if not meta["layers"]:
+        raise fail("meta.layers: empty")
+    for i, layer in enumerate(meta["layers"]):
+        if not isinstance(layer, dict) or not isinstance(layer.get("units"), int) or layer["units"] < 1:
+            raise fail(f"meta.layers.{i}: expected {{units: int ≥ 1, activation: name}}")
+    if not all(isinstance(f, str) for f in meta["features"] + meta["targets"]):
+        raise fail("meta.features / meta.targets: expected lists of names")
+    from .losses import LOSSES
+
+    if meta["loss"] not in LOSSES:
+        raise fail(f"meta.loss: unknown loss {meta['loss']!r}")
+    classes = meta.get("classes")
+    if LOSSES[meta["loss"]].classifier and (not isinstance(classes, list) or len(classes) < 2):
+        raise fail("meta.classes: a classifier's file must list its classes")
+    return meta
+
+
+def _activations(meta: dict, fail, plugin_files: list[Path] | None) -> list[Activation]:
+    from .plugins import load_plugin, split_spec
+
+    acts = []
+    for i, layer in enumerate(meta["layers"]):
+        a = layer.get("activation")
+        if isinstance(a, str) and a in ACTIVATIONS:
+            acts.append(ACTIVATIONS[a]())
+            continue
+        if not (isinstance(a, dict) and isinstance(a.get("plugin"), str)):
+            raise fail(f"meta.layers.{i}.activation: unknown activation {a!r}")
+        spec = a["plugin"]
+        try:
+            file, _ = split_spec(spec)
+        except Exception:
+            raise fail(f"meta.layers.{i}.activation: bad plugin spec {spec!r}") from None
+        given = plugin_files or []
+        match = [f for f in given if Path(f).name == Path(file).name] or (given if len(given) == 1 else [])
+        if not match:
+            raise fail(f"meta.layers.{i}.activation: uses the plugin activation {spec!r}; "
+                       f"loading it runs code, so pass the file explicitly: --plugin {Path(file).name}")
+        acts.append(load_plugin(spec, Path("."), Path(match[0])))
+    return acts
+
+
+def inspect(path: str | Path, extra_keys: tuple[str, ...] = ()) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read and validate a model file without building it (no plugin is loaded): (meta, arrays)."""
+    source = str(path)
+
+    def fail(msg):
+        return ModelFileError(msg, source=source)
+
+    arrays = read_npz(path)
+    meta = _check_meta(arrays, fail)
+    L = len(meta["layers"])
+    expected = {f"{k}{i}" for i in range(L) for k in "Wb"} | {"meta"}
+    scaled = "x_mean" in arrays or "x_std" in arrays
+    if scaled:
+        expected |= {"x_mean", "x_std"}
+    for key in sorted(expected - arrays.keys()):
+        raise fail(f"missing key {key!r}")
+    for key in sorted(arrays.keys() - expected - set(extra_keys)):
+        raise fail(f"unexpected key {key!r}; this format defines W0…W{L - 1}, b0…b{L - 1}, "
+                   "x_mean, x_std and meta")
+    n_in = len(meta["features"])
+    dtype = arrays["W0"].dtype
+    for i, layer in enumerate(meta["layers"]):
+        for key, shape in ((f"W{i}", (n_in, layer["units"])), (f"b{i}", (layer["units"],))):
+            arr = arrays[key]
+            if arr.dtype not in (np.float32, np.float64) or arr.dtype != dtype:
+                raise fail(f"key {key!r}: expected float32 or float64 like W0, got {arr.dtype}")
+            if arr.shape != shape:
+                raise fail(f"key {key!r}: expected shape {shape}, got {arr.shape}")
+            if not np.isfinite(arr).all():
+                raise fail(f"key {key!r}: holds NaN or infinite values")
+        n_in = layer["units"]
+    x_mean = x_std = None
+    if scaled:
+        x_mean, x_std = arrays["x_mean"], arrays["x_std"]
+        for key, arr in (("x_mean", x_mean), ("x_std", x_std)):
+            if arr.dtype not in (np.float32, np.float64) or arr.shape != (len(meta["features"]),):
+                raise fail(f"key {key!r}: expected {len(meta['features'])} floats, got dtype "
+                           f"{arr.dtype} shape {arr.shape}")
+            if not np.isfinite(arr).all():
+                raise fail(f"key {key!r}: holds NaN or infinite values")
+        if not (x_std > 0).all():
+            raise fail("key 'x_std': expected every value > 0")
+    n_out = meta["layers"][-1]["units"]
+    classes = meta.get("classes")
+    if meta["loss"] == "bce" and (n_out != 1 or len(classes) != 2):
+        raise fail(f"meta.layers: a bce model has 1 output unit and 2 classes, got {n_out} and "
+                   f"{len(classes)}")
+    if meta["loss"] == "cross_entropy" and len(classes) != n_out:
+        raise fail(f"meta.classes: {len(classes)} classes but the output layer has {n_out} units")
+    if meta["loss"] != "cross_entropy" and not classes and len(meta["targets"]) != n_out:
+        raise fail(f"meta.targets: {len(meta['targets'])} targets but the output layer has {n_out} units")
+    return meta, arrays
+
+
+def load(path: str | Path, plugin_files: list[Path] | None = None,
+         extra_keys: tuple[str, ...] = ()) -> ModelFile:
+    """Read and validate a model file. Raises ModelFileError naming the key at fault."""
+    meta, arrays = inspect(path, extra_keys)
+
+    def fail(msg):
+        return ModelFileError(msg, source=str(path))
+
+    L = len(meta["layers"])
+    model = MLP([arrays[f"W{i}"] for i in range(L)], [arrays[f"b{i}"] for i in range(L)],
+                _activations(meta, fail, plugin_files))
+    extra = {k: arrays[k] for k in extra_keys if k in arrays}
+    return ModelFile(str(path), model, meta, arrays.get("x_mean"), arrays.get("x_std"), extra)

@@ -1,0 +1,160 @@
+"""Everything the user sees: Rich tables and progress on stderr, JSON on stdout.
+
+On a terminal the loss table and a progress bar update live; when stderr is a file or a pipe the
+same table is written as plain lines, one per logged epoch and never a carriage return, so logs
+stay readable. `NO_COLOR` is honoured by Rich itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+stderr = Console(stderr=True, highlight=False)
+stdout = Console(highlight=False)
+
+
+def emit_json(doc: Any) -> None:
+    """Exactly one JSON document on stdout."""
+    sys.stdout.write(json.dumps(doc, default=_jsonable) + "\n")
+    sys.stdout.flush()
+
+
+def _jsonable(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def fmt(v: float | None, digits: int = 6) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return f"{v:.{digits}g}"
+
+
+def error(message: str) -> None:
+    stderr.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True, highlight=False) \
+        if stderr.is_terminal else print(f"error: {message}", file=sys.stderr)
+
+
+class TrainReporter:
+    """Called after every epoch; shows the rows of logged epochs."""
+
+    def __init__(self, metric_names: list[str], epochs: int, log_every: int, validation: bool,
+                 quiet: bool = False, start_epoch: int = 0):
+        self.metric_names = metric_names
+        self.epochs = epochs
+        self.log_every = log_every
+        self.validation = validation
+        self.quiet = quiet
+        self.live = stderr.is_terminal and not quiet
+        self.columns = ["epoch", "loss", *metric_names]
+        if validation:
+            self.columns += ["val_loss", *(f"val_{m}" for m in metric_names)]
+        self.columns.append("lr")
+        self.rows: list[list[str]] = []
+        self.start_epoch = start_epoch
+        self._live = self._progress = self._task = None
+        self.widths = [max(len(c), 10) for c in self.columns]
+
+    def logged(self, epoch: int) -> bool:
+        return epoch == 1 or epoch % self.log_every == 0 or epoch == self.epochs
+
+    def _cells(self, r) -> list[str]:
+        cells = [str(r.epoch), fmt(r.loss), *(fmt(r.metrics.get(m), 4) for m in self.metric_names)]
+        if self.validation:
+            vm = r.val_metrics or {}
+            cells += [fmt(r.val_loss), *(fmt(vm.get(m), 4) for m in self.metric_names)]
+        cells.append(fmt(r.lr, 4))
+        return cells
+
+    def table(self) -> Table:
+        t = Table(title=None, header_style="bold", show_edge=True)
+        for c in self.columns:
+            t.add_column(c, justify="right")
+        for row in self.rows:
+            t.add_row(*row)
+        return t
+
+    def start(self) -> None:
+        if self.quiet:
+            return
+        if self.live:
+            from rich.console import Group
+            from rich.live import Live
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
+                                      TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
+                                      console=stderr, transient=True)
+            self._task = self._progress.add_task("train", total=self.epochs,
+                                                 completed=self.start_epoch, loss="-")
+            self._group = Group(self.table(), self._progress)
+            self._live = Live(self._group, console=stderr, refresh_per_second=8, transient=False)
+            self._live.start()
+        else:
+            print("  ".join(c.rjust(w) for c, w in zip(self.columns, self.widths, strict=True)),
+                  file=sys.stderr, flush=True)
+
+    def __call__(self, record) -> None:
+        if self.quiet:
+            return
+        if self.logged(record.epoch):
+            cells = self._cells(record)
+            self.rows.append(cells)
+            if not self.live:
+                print("  ".join(c.rjust(w) for c, w in zip(cells, self.widths, strict=True)),
+                      file=sys.stderr, flush=True)
+        if self._live is not None:
+            from rich.console import Group
+
+            self._progress.update(self._task, completed=record.epoch, loss=fmt(record.loss, 4))
+            if self.logged(record.epoch):
+                self._live.update(Group(self.table(), self._progress))
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._progress.stop()
+            self._live.update(self.table())
+            self._live.stop()
+            self._live = None
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+
+def print_table(title: str | None, columns: list[str], rows: list[list[str]],
+                console: Console = stdout) -> None:
+    t = Table(title=title, header_style="bold")
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="left" if i == 0 else "right")
+    for r in rows:
+        t.add_row(*r)
+    console.print(t)
+
+
+def print_kv(title: str, pairs: list[tuple[str, str]], console: Console = stdout) -> None:
+    t = Table(title=title, show_header=False, header_style="bold")
+    t.add_column("", style="bold")
+    t.add_column("")
+    for k, v in pairs:
+        t.add_row(k, v)
+    console.print(t)
