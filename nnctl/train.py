@@ -154,6 +154,11 @@ class Trainer:
         return value, (metricsmod.compute(self.metric_names, out, Y) if with_metrics else None)
 
     def fit(self, on_epoch: Callable[[EpochRecord], bool | None] | None = None) -> list[EpochRecord]:
+        # Overflow on the way to divergence is expected; the non-finite checks report it once.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return self._fit(on_epoch)
+
+    def _fit(self, on_epoch) -> list[EpochRecord]:
         while self.epoch < self.cfg.train.epochs:
             epoch = self.epoch + 1
             record = self.run_epoch(epoch, self._wants_metrics(epoch))

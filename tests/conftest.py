@@ -1,0 +1,83 @@
+"""Shared helpers: run the CLI as a user would, and write small config and CSV files."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nnctl.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
+DATASETS = ROOT / "datasets"
+
+
+class Run:
+    def __init__(self, result):
+        self.result = result
+        self.code = result.exit_code
+        self.stdout = result.stdout
+        self.stderr = result.stderr
+
+    def json(self):
+        return json.loads(self.stdout)
+
+    def __repr__(self):
+        return f"<exit {self.code}\nstdout: {self.stdout}\nstderr: {self.stderr}>"
+
+
+@pytest.fixture
+def nnctl():
+    """nnctl('train', 'x.yaml', input='...') → Run with code, stdout, stderr."""
+    runner = CliRunner()
+
+    def run(*args, input: str | None = None) -> Run:
+        return Run(runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False))
+
+    return run
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write('name.yaml', text) → path, dedenting the text."""
+
+    def _write(name: str, text: str | bytes) -> Path:
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            p.write_bytes(text)
+        else:
+            p.write_text(textwrap.dedent(text).lstrip("\n"))
+        return p
+
+    return _write
+
+
+XOR = """
+    seed: 0
+    data: {source: xor}
+    model:
+      layers:
+        - {units: 4, activation: tanh}
+        - {units: 1, activation: sigmoid}
+    train:
+      loss: bce
+      optimizer: {name: sgd, lr: 0.1, momentum: 0.9}
+      epochs: 300
+      log_every: 100
+    """
+
+
+@pytest.fixture
+def xor_config(write):
+    return write("xor.yaml", XOR)
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Every test runs in its own folder, so default outputs never land in the repository."""
+    monkeypatch.chdir(tmp_path)

@@ -1,0 +1,103 @@
+"""Backprop against central differences in float64, through the routine `nnctl gradcheck` uses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnctl.activations import ACTIVATIONS, PluginActivation
+from nnctl.gradcheck import check_gradients, numeric_gradient, relative_error
+from nnctl.losses import LOSSES
+from nnctl.model import MLP
+
+HIDDEN = [a for a in ACTIVATIONS if a != "softmax"]
+# Every output activation each loss accepts: bce needs sigmoid, cross_entropy softmax, mse any.
+PAIRS = [("bce", "sigmoid"), ("cross_entropy", "softmax")] + [("mse", a) for a in ACTIVATIONS]
+
+
+def _problem(loss: str, out_units: int, rng, n: int = 7, n_in: int = 3):
+    X = rng.normal(size=(n, n_in))
+    if loss == "mse":
+        Y = rng.normal(size=(n, out_units))
+    elif loss == "bce":
+        Y = rng.integers(0, 2, size=(n, 1)).astype(float)
+    else:
+        Y = np.eye(out_units)[rng.integers(0, out_units, size=n)]
+    return X, Y
+
+
+def _model(hidden: str, out: str, out_units: int, rng, n_in: int = 3) -> MLP:
+    acts = [ACTIVATIONS[hidden](), ACTIVATIONS[hidden](), ACTIVATIONS[out]()]
+    m = MLP.initialize(n_in, [5, 4, out_units], ["normal"] * 3, acts, rng)
+    for b in m.b:  # non-zero biases, so no gradient is zero by symmetry
+        b[...] = rng.normal(scale=0.5, size=b.shape)
+    return m
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("loss,out", PAIRS)
+def test_backprop_matches_finite_differences(hidden, loss, out):
+    rng = np.random.default_rng(42)
+    units = 1 if loss == "bce" else 3
+    model = _model(hidden, out, units, rng)
+    X, Y = _problem(loss, units, rng)
+    report = check_gradients(model, X, Y, LOSSES[loss](), eps=1e-6, tol=1e-6)
+    # smooth functions reach ~1e-9; ReLU's kinks are not hit by continuous random inputs
+    assert report.passed, report.as_dict()
+    assert report.max_rel_error < 1e-6
+
+
+@pytest.mark.parametrize("loss,out", [("mse", "identity"), ("bce", "sigmoid"), ("cross_entropy", "softmax")])
+def test_weight_decay_gradient_is_lambda_w(loss, out):
+    rng = np.random.default_rng(1)
+    units = 1 if loss == "bce" else 3
+    model = _model("tanh", out, units, rng)
+    X, Y = _problem(loss, units, rng)
+    report = check_gradients(model, X, Y, LOSSES[loss](), weight_decay=0.3)
+    assert report.passed, report.as_dict()
+    # and the decay term is exactly λ·W on weights, nothing on biases
+    _, plain = model.loss_and_grads(X, Y, LOSSES[loss]())
+    _, decayed = model.loss_and_grads(X, Y, LOSSES[loss](), weight_decay=0.3)
+    for i, W in enumerate(model.W):
+        np.testing.assert_allclose(decayed[2 * i] - plain[2 * i], 0.3 * W, rtol=1e-12, atol=1e-15)
+        np.testing.assert_array_equal(decayed[2 * i + 1], plain[2 * i + 1])
+
+
+class Swish:
+    def forward(self, z):
+        return z / (1 + np.exp(-z))
+
+    def derivative(self, z, a):
+        s = 1 / (1 + np.exp(-z))
+        return s + z * s * (1 - s)
+
+
+class WrongSwish(Swish):
+    def derivative(self, z, a):
+        return 1 / (1 + np.exp(-z))  # forgets the product rule
+
+
+def test_plugin_activation_passes_and_a_wrong_derivative_fails():
+    rng = np.random.default_rng(3)
+    X, Y = _problem("mse", 1, rng)
+    for cls, should_pass in ((Swish, True), (WrongSwish, False)):
+        acts = [PluginActivation(cls(), "swish.py:Swish"), ACTIVATIONS["identity"]()]
+        model = MLP.initialize(3, [4, 1], ["normal", "normal"], acts, np.random.default_rng(0))
+        report = check_gradients(model, X, Y, LOSSES["mse"](), atol=0.0)
+        assert report.passed is should_pass
+        if not should_pass:
+            assert report.max_rel_error > 1e-2  # a real bug is far above the tolerance
+
+
+def test_numeric_gradient_of_a_closed_form():
+    # f(p) = Σ p³ has gradient 3p²; central differences are exact up to O(eps²)
+    p = np.array([0.5, -1.0, 2.0])
+    g = numeric_gradient(lambda: float(np.sum(p ** 3)), p, 1e-5)
+    np.testing.assert_allclose(g, 3 * p ** 2, rtol=1e-9)
+    np.testing.assert_array_equal(p, [0.5, -1.0, 2.0])  # restored in place
+
+
+def test_relative_error_formula():
+    g, h = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    assert relative_error(g, h) == pytest.approx(np.sqrt(2) / 2)
+    assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
