@@ -140,8 +140,17 @@ class PluginActivation(Activation):
             raise PluginError(f"{what} returned dtype {out.dtype}, expected floats", source=self.spec)
         return out.astype(z.dtype, copy=False)
 
+    def _call(self, what: str, fn, *args) -> np.ndarray:
+        from .errors import PluginError
+
+        try:
+            out = fn(*args)
+        except Exception as exc:  # the user's code may raise anything
+            raise PluginError(f"{what} raised {type(exc).__name__}: {exc}", source=self.spec) from exc
+        return self._check(what, out, args[0])
+
     def forward(self, z):
-        return self._check("forward(z)", self.obj.forward(z), z)
+        return self._call("forward(z)", self.obj.forward, z)
 
     def derivative(self, z, a):
-        return self._check("derivative(z, a)", self.obj.derivative(z, a), z)
+        return self._call("derivative(z, a)", self.obj.derivative, z, a)

@@ -55,7 +55,7 @@ def _guard(debug: bool):
         report.error(str(exc))
         raise typer.Exit(int(exc.exit_status)) from None
     except KeyboardInterrupt:
-        report.error("interrupted (Ctrl-C); nothing was written")
+        report.error("interrupted (Ctrl-C); no file was changed")
         raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep Python from complaining at exit.
@@ -312,7 +312,29 @@ def gradcheck(
 
 
 def main() -> None:
-    app(prog_name="nnctl")
+    """The console script: click's own usage errors become `error: …` and exit 2 as well."""
+    try:  # newer typer vendors click as typer._click; older ones use click itself
+        from typer._click import exceptions as click
+    except ImportError:  # pragma: no cover
+        from click import exceptions as click
+
+    abort = getattr(click, "Abort", None) or typer.Abort
+    try:
+        code = app(prog_name="nnctl", standalone_mode=False)
+    except click.UsageError as exc:
+        from . import report
+
+        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+        report.error(exc.format_message() + hint)
+        code = int(ExitStatus.BAD_INPUT)
+    except abort:
+        code = int(ExitStatus.INTERRUPTED)
+    except click.ClickException as exc:
+        from . import report
+
+        report.error(exc.format_message())
+        code = exc.exit_code
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -154,9 +154,9 @@ class Encoded:
     classes: list | None = None
 
 
-def encode(raw: RawData, loss: str, out_units: int) -> Encoded:
-    """Turn targets into what the loss needs: numbers (mse), 0/1 (bce), one-hot (cross_entropy)."""
-    last = "model.layers.-1.units"
+def encode(raw: RawData, loss: str, out_units: int, last: str = "model.layers.-1.units") -> Encoded:
+    """Turn targets into what the loss needs: numbers (mse), 0/1 (bce), one-hot (cross_entropy).
+    `last` names the output layer's units key in messages."""
     if loss == "mse":
         if raw.y_numeric is None:
             raise DataError(f"target {raw.targets[0]!r} holds text labels; loss mse needs numbers "

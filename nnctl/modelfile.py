@@ -51,9 +51,13 @@ def check_writable(path: str | Path) -> Path:
         raise UsageError(f"the folder {str(parent)!r} does not exist", source=str(path))
     if not parent.is_dir():
         raise UsageError(f"{str(parent)!r} is not a folder", source=str(path))
-    if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+    if not _writable(parent) or (p.exists() and not _writable(p)):
         raise UsageError("no permission to write here", source=str(path))
     return p
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK | (os.X_OK if path.is_dir() else 0))
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
@@ -151,6 +155,20 @@ class ModelFile:
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail) -> np.ndarray:
     key = info.filename[:-4]
+    if info.flag_bits & 0x1:
+        raise fail(f"key {key!r}: the member is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise fail(f"key {key!r}: unsupported zip compression method {info.compress_type}")
+    try:
+        return _read_checked(zf, info, key, fail)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # zipfile and zlib raise a zoo of types on corrupt data
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise fail(f"key {key!r}: cannot be read ({type(exc).__name__}: {detail}); the file is corrupt") from None
+
+
+def _read_checked(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, fail) -> np.ndarray:
     if info.file_size > MAX_MEMBER_BYTES:
         raise fail(f"key {key!r}: {info.file_size} bytes, more than the {MAX_MEMBER_BYTES} allowed")
     if info.compress_type != zipfile.ZIP_STORED and info.file_size > 1000 * max(info.compress_size, 1):
@@ -165,7 +183,8 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail) -> np.ndarray
             else:
                 raise ValueError(f"unknown .npy version {version}")
         except (ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:
-            raise fail(f"key {key!r}: not a valid .npy array ({exc})") from None
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise fail(f"key {key!r}: not a valid .npy array ({first_line})") from None
         if dtype.hasobject:
             raise fail(f"key {key!r}: holds Python objects (pickled data); refused, nothing was loaded")
         count = 1
@@ -202,7 +221,7 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
         raise fail("the file is empty")
     try:
         zf = zipfile.ZipFile(p)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # BadZipFile, but also OSError, ValueError, EOFError on mangled headers
         raise fail(f"not a model file (.npz is a zip archive): {exc}") from None
     arrays = {}
     with zf:
@@ -246,6 +265,11 @@ def _check_meta(arrays: dict, fail) -> dict:
     for i, layer in enumerate(meta["layers"]):
         if not isinstance(layer, dict) or not isinstance(layer.get("units"), int) or layer["units"] < 1:
             raise fail(f"meta.layers.{i}: expected {{units: int ≥ 1, activation: name}}")
+        act = layer.get("activation")
+        if not ((isinstance(act, str) and act in ACTIVATIONS) or (isinstance(act, dict) and set(act) == {"plugin"}
+                                       and isinstance(act["plugin"], str))):
+            raise fail(f"meta.layers.{i}.activation: unknown activation {act!r}; expected one of "
+                       f"{', '.join(ACTIVATIONS)} or {{plugin: 'file.py:Class'}}")
     if not all(isinstance(f, str) for f in meta["features"] + meta["targets"]):
         raise fail("meta.features / meta.targets: expected lists of names")
     from .losses import LOSSES

@@ -19,7 +19,7 @@ from . import data as datamod
 from . import metrics as metricsmod
 from .activations import ACTIVATIONS, Activation
 from .config import Config
-from .errors import DivergedError
+from .errors import ConfigError, DivergedError, NnctlError
 from .losses import LOSSES, Loss
 from .model import MLP
 from .optim import Optimizer, make_optimizer
@@ -57,7 +57,16 @@ def build_activations(cfg: Config, plugin_files: dict[str, Path] | None = None) 
 
 def prepare_data(cfg: Config, rng: np.random.Generator) -> Prepared:
     raw = datamod.load_raw(cfg, cfg.base_dir, rng)
-    enc = datamod.encode(raw, cfg.train.loss, cfg.model.layers[-1].units)
+    try:
+        enc = datamod.encode(raw, cfg.train.loss, cfg.model.layers[-1].units,
+                             f"model.layers.{len(cfg.model.layers) - 1}.units")
+    except ConfigError as exc:
+        exc.source = exc.source or cfg.source
+        raise
+    except NnctlError as exc:  # name the file the targets came from
+        exc.source = exc.source or (str(cfg.base_dir / cfg.data.path) if cfg.data.source == "csv"
+                                    else f"data.source {cfg.data.source}")
+        raise
     split = datamod.split(enc, cfg.data.validation_split, rng)
     if cfg.data.standardize:
         split = datamod.standardize(split)

@@ -122,6 +122,8 @@ class _Walker:
             if not isinstance(knode, ScalarNode):
                 raise self.fail(knode, "a mapping key must be a plain name")
             key = str(self.walk(knode, path, depth + 1)) if knode.tag != STR else knode.value
+            if key == "<<":
+                raise self.fail(knode, "merge keys (<<) are not supported; write the keys out")
             where = format_path((*path, key))
             if key in result:
                 first = self.positions.get((*path, key), ("?", "?"))
