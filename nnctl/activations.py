@@ -9,20 +9,51 @@ from __future__ import annotations
 
 import numpy as np
 
+_CONSTANTS: dict[tuple[float, np.dtype], np.ndarray] = {}
+
+
+def const(value: float, dtype) -> np.ndarray:
+    """A cached 0-d array: NumPy takes its fast path for it, where a Python float costs twice as
+    much per call on small arrays (a tiny net makes dozens of such calls per step)."""
+    key = (value, np.dtype(dtype))
+    c = _CONSTANTS.get(key)
+    if c is None:
+        c = _CONSTANTS[key] = np.array(value, dtype=dtype)
+    return c
+
 
 class Activation:
-    """Subclasses define `forward(z)` and either `derivative(z, a)` or `backward(da, z, a)`."""
+    """Subclasses define `forward(z)` and either `derivative(z, a)` or `backward(da, z, a)`.
+
+    The training loop calls the in-place forms `forward_into` and `backward_into`, which write
+    into preallocated buffers; `scratch` is a per-layer buffer of the same shape that lives from
+    forward to backward (ReLU keeps its mask there). The defaults fall back on the plain forms.
+    """
 
     name = ""
     elementwise = True
+    aliases_input = False  # identity: the activation buffer is Z itself, nothing to compute
 
     def backward(self, da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         """dL/dZ from dL/dA for an elementwise activation. Shapes: (n_samples, units)."""
         return da * self.derivative(z, a)
 
+    def prepare(self, dtype) -> None:
+        """Make the 0-d constants the in-place forms use, once per training run."""
+        self.one, self.zero = const(1.0, dtype), const(0.0, dtype)
+        self.slope_k = const(getattr(self, "slope", 0.0), dtype)
+        self.keep_k = const(1.0 - getattr(self, "slope", 0.0), dtype)
+
+    def forward_into(self, z: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+        out[...] = self.forward(z)
+
+    def backward_into(self, da, z, a, out: np.ndarray, scratch: np.ndarray) -> None:
+        out[...] = self.backward(da, z, a)
+
 
 class Identity(Activation):
     name = "identity"
+    aliases_input = True
 
     def forward(self, z):
         return z.copy()
@@ -33,11 +64,19 @@ class Identity(Activation):
     def backward(self, da, z, a):
         return da
 
+    def forward_into(self, z, out, scratch):
+        if out is not z:
+            out[...] = z
+
+    def backward_into(self, da, z, a, out, scratch):
+        if out is not da:
+            out[...] = da
+
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-z) without overflow: e^-|z| is always ≤ 1."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0, e) / (1.0 + e)
+    """1 / (1 + e^−z), PyTorch's formula; e^−z may overflow to inf, giving exactly 0."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
 
 
 class Sigmoid(Activation):
@@ -49,6 +88,20 @@ class Sigmoid(Activation):
     def derivative(self, z, a):
         return a * (1.0 - a)
 
+    def backward(self, da, z, a):
+        return da * (1.0 - a) * a  # torch's sigmoid_backward: grad · (1 − y) · y
+
+    def forward_into(self, z, out, scratch):
+        np.negative(z, out=out)
+        np.exp(out, out=out)
+        np.add(out, self.one, out=out)
+        np.reciprocal(out, out=out)
+
+    def backward_into(self, da, z, a, out, scratch):
+        np.subtract(self.one, a, out=scratch)
+        scratch *= da
+        np.multiply(scratch, a, out=out)
+
 
 class Tanh(Activation):
     name = "tanh"
@@ -58,6 +111,14 @@ class Tanh(Activation):
 
     def derivative(self, z, a):
         return 1.0 - a * a
+
+    def forward_into(self, z, out, scratch):
+        np.tanh(z, out=out)
+
+    def backward_into(self, da, z, a, out, scratch):
+        np.multiply(a, a, out=scratch)
+        np.subtract(self.one, scratch, out=scratch)
+        np.multiply(da, scratch, out=out)
 
 
 class ReLU(Activation):
@@ -70,6 +131,15 @@ class ReLU(Activation):
         # PyTorch's convention: the derivative at exactly 0 is 0.
         return (z > 0).astype(z.dtype)
 
+    def forward_into(self, z, out, scratch):
+        # A float mask kept for backward: a compare and a multiply beat np.maximum, and
+        # multiplying by a float mask beats boolean indexing (measured, see benchmarks/).
+        np.greater(z, self.zero, out=scratch)
+        np.multiply(z, scratch, out=out)
+
+    def backward_into(self, da, z, a, out, scratch):
+        np.multiply(da, scratch, out=out)
+
 
 class LeakyReLU(Activation):
     name = "leaky_relu"
@@ -80,6 +150,15 @@ class LeakyReLU(Activation):
 
     def derivative(self, z, a):
         return np.where(z > 0, z.dtype.type(1), z.dtype.type(self.slope))
+
+    def forward_into(self, z, out, scratch):
+        np.greater(z, self.zero, out=scratch)  # 1 or 0, then 1 or 0.01 (exact in float32 and 64)
+        np.multiply(scratch, self.keep_k, out=scratch)
+        np.add(scratch, self.slope_k, out=scratch)
+        np.multiply(z, scratch, out=out)
+
+    def backward_into(self, da, z, a, out, scratch):
+        np.multiply(da, scratch, out=out)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -103,6 +182,11 @@ class Softmax(Activation):
     def backward(self, da, z, a):
         # J^T da for J = diag(a) - a a^T, one row at a time.
         return a * (da - (da * a).sum(axis=1, keepdims=True))
+
+    def forward_into(self, z, out, scratch):
+        np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+        np.exp(out, out=out)
+        out /= out.sum(axis=1, keepdims=True)
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {

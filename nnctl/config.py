@@ -156,6 +156,48 @@ class RMSpropConfig(_Strict):
 OptimizerConfig = Annotated[SGDConfig | AdamConfig | RMSpropConfig, Field(discriminator="name")]
 
 
+class ConstantSchedule(_Strict):
+    name: Literal["constant"]
+
+
+class StepSchedule(_Strict):
+    name: Literal["step"]
+    every: int = Field(10, ge=1, description="epochs between reductions")
+    gamma: float = Field(0.1, gt=0.0, description="factor per reduction")
+
+
+class ExponentialSchedule(_Strict):
+    name: Literal["exponential"]
+    gamma: float = Field(0.95, gt=0.0, description="factor per epoch")
+
+
+class CosineSchedule(_Strict):
+    name: Literal["cosine"]
+    t_max: int | None = Field(None, ge=1, description="period in epochs after warm-up; default epochs − warmup")
+    min_lr: float = Field(0.0, ge=0.0)
+    warmup: int = Field(0, ge=0, description="epochs of linear warm-up from lr/warmup to lr")
+
+
+class PlateauSchedule(_Strict):
+    name: Literal["plateau"]
+    factor: float = Field(0.1, gt=0.0, lt=1.0)
+    patience: int = Field(10, ge=0)
+    min_lr: float = Field(0.0, ge=0.0)
+    threshold: float = Field(1e-4, ge=0.0, description="relative improvement that counts")
+
+
+ScheduleConfig = Annotated[ConstantSchedule | StepSchedule | ExponentialSchedule | CosineSchedule | PlateauSchedule,
+                           Field(discriminator="name")]
+
+
+class EarlyStoppingConfig(_Strict):
+    monitor: Literal["val_loss", "loss"] = Field("val_loss", description="val_loss falls back to loss "
+                                                 "when there is no validation data")
+    patience: int = Field(10, ge=1)
+    min_delta: float = Field(1e-4, ge=0.0)
+    restore_best: bool = True
+
+
 class TrainConfig(_Strict):
     loss: Literal[tuple(LOSSES)]  # type: ignore[valid-type]
     optimizer: OptimizerConfig = Field(default_factory=lambda: SGDConfig(name="sgd"))
@@ -167,11 +209,18 @@ class TrainConfig(_Strict):
     log_every: int = Field(100, ge=1)
     metrics: list[str] | None = Field(None, description="columns of the loss table; default "
                                       "accuracy for classifiers, rmse for regression")
+    schedule: ScheduleConfig | None = Field(None, description="learning-rate schedule, stepped per epoch")
+    early_stopping: EarlyStoppingConfig | None = None
 
-    @field_validator("optimizer", mode="before")
+    @field_validator("optimizer", "schedule", mode="before")
     @classmethod
     def _shorthand(cls, v):
         return {"name": v} if isinstance(v, str) else v  # `optimizer: adam` means its defaults
+
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _on(cls, v):
+        return {} if v is True else (None if v is False else v)  # `early_stopping: true`
 
     @field_validator("metrics")
     @classmethod

@@ -6,7 +6,7 @@ All randomness comes from the Generator passed in, which the config's seed creat
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -200,35 +200,62 @@ def _preview(classes: list) -> str:
 
 @dataclass
 class Split:
-    X_train: np.ndarray
+    """Training rows, stored with a trailing column of ones (`X_train_aug`), so the first layer's
+    bias rides along in its matrix product; `X_train` is the view without that column."""
+
+    X_train_aug: np.ndarray
     Y_train: np.ndarray
     X_val: np.ndarray | None
     Y_val: np.ndarray | None
     x_mean: np.ndarray | None = None
     x_std: np.ndarray | None = None
-    info: dict = field(default_factory=dict)
+
+    @property
+    def X_train(self) -> np.ndarray:
+        return self.X_train_aug[:, :-1]
 
 
-def split(enc: Encoded, fraction: float, rng: np.random.Generator) -> Split:
-    """Shuffle with the seed, then hold out ceil(fraction·n) rows (never simply the last rows)."""
-    n = enc.X.shape[0]
-    if fraction <= 0:
-        return Split(enc.X, enc.Y, None, None)
-    n_val = math.ceil(fraction * n)
-    if n - n_val < 1:
-        raise DataError(f"validation_split {fraction} of {n} rows leaves no training rows")
-    order = rng.permutation(n)
-    tr, va = np.sort(order[n_val:]), np.sort(order[:n_val])
-    return Split(enc.X[tr], enc.Y[tr], enc.X[va], enc.Y[va])
+CHUNK = 4096  # rows per pass when copying, so no full-size temporary is ever made
 
 
-def standardize(s: Split) -> Split:
-    """Scale by the training rows' mean and std; a constant feature keeps std 1 (no 0 division)."""
-    mean = s.X_train.mean(axis=0)
-    std = s.X_train.std(axis=0)
-    std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
-    s.x_mean, s.x_std = mean, std
-    s.X_train = (s.X_train - mean) / std
-    if s.X_val is not None:
-        s.X_val = (s.X_val - mean) / std
-    return s
+def _chunks(rows: np.ndarray | None, n: int):
+    for start in range(0, n, CHUNK):
+        yield start, min(start + CHUNK, n), (slice(start, start + CHUNK) if rows is None else rows[start:start + CHUNK])
+
+
+def make_split(enc: Encoded, fraction: float, rng: np.random.Generator, standardize: bool,
+               dtype=np.float64) -> Split:
+    """Hold out ceil(fraction·n) rows after a seeded shuffle (never simply the last rows), scale
+    the inputs by the training rows' mean and std (a constant feature keeps std 1, no division by
+    zero), and convert to `dtype`. Peak memory: the input plus the training copy."""
+    X, Y = enc.X, enc.Y
+    n, nf = X.shape
+    tr = va = None
+    if fraction > 0:
+        n_val = math.ceil(fraction * n)
+        if n - n_val < 1:
+            raise DataError(f"validation_split {fraction} of {n} rows leaves no training rows")
+        order = rng.permutation(n)
+        tr, va = np.sort(order[n_val:]), np.sort(order[:n_val])
+    n_tr = n if tr is None else len(tr)
+    mean = std = None
+    if standardize:  # two passes in float64: the mean, then the spread around it
+        total = np.zeros(nf)
+        for _, _, rows in _chunks(tr, n_tr):
+            total += X[rows].sum(axis=0)
+        mean = total / n_tr
+        sq = np.zeros(nf)
+        for _, _, rows in _chunks(tr, n_tr):
+            sq += ((X[rows] - mean) ** 2).sum(axis=0)
+        std = np.sqrt(sq / n_tr)
+        std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    Xa = np.empty((n_tr, nf + 1), dtype=dtype)
+    Xa[:, nf] = 1.0
+    for a, b, rows in _chunks(tr, n_tr):
+        Xa[a:b, :nf] = X[rows] if mean is None else (X[rows] - mean) / std
+    X_val = Y_val = None
+    if va is not None:
+        X_val = (X[va] if mean is None else (X[va] - mean) / std).astype(dtype)
+        Y_val = Y[va].astype(dtype)
+    Y_tr = (Y if tr is None else Y[tr]).astype(dtype)
+    return Split(Xa, Y_tr, X_val, Y_val, mean, std)

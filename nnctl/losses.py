@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import Activation, log_softmax
+from .activations import Activation, const, log_softmax
 
 
 class Loss:
     name = ""
+    zero = np.array(0.0)
     output: str | None = None  # the output activation this loss requires, if any
     classifier = False
 
@@ -26,6 +27,25 @@ class Loss:
     def grad(self, z: np.ndarray, a: np.ndarray, y: np.ndarray, act: Activation) -> np.ndarray:
         """dL/dZ of the output layer, shape (n, k)."""
         raise TypeError  # pragma: no cover
+
+    def prepare(self, dtype) -> None:
+        """Make the 0-d constants the in-place form uses, once per training run."""
+        self.zero = const(0.0, dtype)
+        self._scales: dict[int, np.ndarray] = {}
+
+    def scale(self, value: float, dtype) -> np.ndarray:
+        k = self._scales.get(value)  # one or two batch sizes per run
+        if k is None:
+            k = self._scales[value] = const(value, dtype)
+        return k
+
+    def value_and_grad_into(self, z, a, y, act: Activation, dz: np.ndarray, act_scratch: np.ndarray,
+                            tmp: np.ndarray, ones: np.ndarray) -> float:
+        """The training loop's form: the loss, with dL/dZ written into dz. `act_scratch` is the
+        output activation's own buffer (a ReLU mask), `tmp` a free buffer shaped like z, `ones` a
+        vector of z.size ones (a dot product with it is the fastest sum)."""
+        dz[...] = self.grad(z, a, y, act)  # pragma: no cover - every loss overrides it
+        return self.value(z, a, y)  # pragma: no cover
 
 
 class MSE(Loss):
@@ -38,6 +58,14 @@ class MSE(Loss):
     def grad(self, z, a, y, act):
         da = (a - y) * (2.0 / y.size)
         return act.backward(da.astype(z.dtype, copy=False), z, a)
+
+    def value_and_grad_into(self, z, a, y, act, dz, act_scratch, tmp, ones):
+        da = dz if act.aliases_input else tmp  # identity output: dL/dA is dL/dZ
+        np.subtract(a, y, out=da)
+        value = float(np.vdot(da, da)) / y.size
+        np.multiply(da, self.scale(2.0 / y.size, da.dtype), out=da)
+        act.backward_into(da, z, a, dz, act_scratch)
+        return value
 
 
 class BCE(Loss):
@@ -52,6 +80,14 @@ class BCE(Loss):
     def grad(self, z, a, y, act):
         return (a - y) * z.dtype.type(1.0 / y.size)
 
+    def value_and_grad_into(self, z, a, y, act, dz, act_scratch, tmp, ones):
+        # softplus(z) − z·y is the same loss: one stable ufunc, and the sums as dot products
+        np.logaddexp(self.zero, z, out=tmp)
+        value = (float(np.vdot(tmp, ones)) - float(np.vdot(z, y))) / y.size
+        np.subtract(a, y, out=dz)
+        np.multiply(dz, self.scale(1.0 / y.size, dz.dtype), out=dz)
+        return value
+
 
 class CrossEntropy(Loss):
     name = "cross_entropy"
@@ -64,6 +100,16 @@ class CrossEntropy(Loss):
 
     def grad(self, z, a, y, act):
         return (a - y) * z.dtype.type(1.0 / z.shape[0])
+
+    def value_and_grad_into(self, z, a, y, act, dz, act_scratch, tmp, ones):
+        np.subtract(z, z.max(axis=1, keepdims=True), out=tmp)  # log-softmax, from the logits
+        np.exp(tmp, out=dz)
+        log_norm = np.log(dz.sum(axis=1))
+        tmp *= y
+        value = (float(log_norm.sum()) - float(tmp.sum())) / z.shape[0]
+        np.subtract(a, y, out=dz)
+        np.multiply(dz, self.scale(1.0 / z.shape[0], dz.dtype), out=dz)
+        return value
 
 
 LOSSES: dict[str, type[Loss]] = {"mse": MSE, "bce": BCE, "cross_entropy": CrossEntropy}

@@ -47,13 +47,31 @@ class Cache:
     Z: list[np.ndarray]
 
 
+def flat_views(flat: np.ndarray, shapes: list[tuple[int, int]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Views W_i (fan_in, fan_out) and b_i (fan_out,) into one flat buffer, in [W0, b0, W1, …] order."""
+    W, b, at = [], [], 0
+    for fan_in, fan_out in shapes:
+        W.append(flat[at:at + fan_in * fan_out].reshape(fan_in, fan_out))
+        at += fan_in * fan_out
+        b.append(flat[at:at + fan_out])
+        at += fan_out
+    return W, b
+
+
 class MLP:
+    """All parameters live in one contiguous vector `flat`; `W` and `b` are views into it, so an
+    optimizer updates every tensor with a handful of NumPy calls, however many layers there are."""
+
     def __init__(self, weights: list[np.ndarray], biases: list[np.ndarray],
                  activations: list[Activation]):
         if not (len(weights) == len(biases) == len(activations)):
             raise ValueError("one weight, bias and activation per layer")
-        self.W = weights
-        self.b = biases
+        dtype = np.result_type(*weights, *biases)
+        self.shapes = [w.shape for w in weights]
+        self.flat = np.empty(sum(w.size + len(bb) for w, bb in zip(weights, biases, strict=True)), dtype)
+        self.W, self.b = flat_views(self.flat, self.shapes)
+        for dst, src in zip(self.W + self.b, list(weights) + list(biases), strict=True):
+            dst[...] = src
         self.activations = activations
 
     @classmethod
@@ -85,8 +103,16 @@ class MLP:
         return sum(p.size for p in self.params)
 
     def astype(self, dtype) -> MLP:
+        """A copy in another dtype (or the same one)."""
         return MLP([w.astype(dtype) for w in self.W], [b.astype(dtype) for b in self.b],
                    self.activations)
+
+    def decay_mask(self, weight_decay: float) -> np.ndarray:
+        """weight_decay on every weight's slot of `flat`, 0 on the biases'."""
+        mask = np.zeros_like(self.flat)
+        for W in flat_views(mask, self.shapes)[0]:
+            W[...] = weight_decay
+        return mask
 
     def forward(self, X: np.ndarray, keep: bool = False) -> tuple[np.ndarray, Cache | None]:
         """Output activations (n, n_outputs); with keep=True, also the cache for backward."""
@@ -132,3 +158,93 @@ class MLP:
         out, cache = self.forward(X, keep=True)
         value = loss.value(cache.Z[-1], out, Y)
         return value, self.backward(cache, Y, loss, weight_decay)
+
+
+class _Buffers:
+    """One batch size's buffers, stored feature-major: (units, m), so every block below is
+    C-contiguous and BLAS can write into it directly.
+
+    Layer i's activations live in the first rows of H[i], whose last row is all ones: the next
+    layer then computes Z = [W; b]ᵀ·[A; 1], its bias folded into the matrix product, and the
+    product backwards yields [gW; gb] at once. (W_i and b_i are adjacent in `flat`, so [W_i; b_i]
+    is one (fan_in + 1, fan_out) view.)"""
+
+    def __init__(self, model: MLP, m: int):
+        dt = model.dtype
+        units = [w.shape[1] for w in model.W]
+        self.H = [np.ones((u + 1, m), dt) for u in units[:-1]]
+        self.A = [h[:-1] for h in self.H] + [np.empty((units[-1], m), dt)]
+        acts = model.activations
+        self.Z = [a if act.aliases_input else np.empty_like(a) for a, act in zip(self.A, acts, strict=True)]
+        self.S = [np.empty_like(a) for a in self.A]  # each activation's scratch (ReLU's mask)
+        self.dZ = [np.empty_like(a) for a in self.A]
+        # dL/dA of hidden layer i; for an identity layer it is dL/dZ itself
+        self.dA = [dz if act.aliases_input else np.empty_like(dz)
+                   for dz, act in zip(self.dZ[:-1], model.activations[:-1], strict=True)]
+        self.tmp = np.empty_like(self.A[-1])
+        self.ones = np.ones(self.tmp.size, dt)  # for sums as dot products (faster than .sum())
+        # the (m, units) views that activations and losses work on, made once
+        self.ZT, self.AT, self.ST, self.dZT = ([x.T for x in g] for g in (self.Z, self.A, self.S, self.dZ))
+        self.dAT = [x.T for x in self.dA]
+        self.tmpT = self.tmp.T
+
+
+class Workspace:
+    """Preallocated buffers for training steps on batches of at most `rows` rows.
+
+    `step(Xa, Y)` runs forward, the fused loss gradient and backward with `out=` everywhere and
+    leaves the gradient in `grad`, a flat vector laid out like `model.flat`. Nothing is allocated
+    per step; a second set of buffers serves a smaller last batch. Activations and losses see
+    the usual (m, units) orientation through transposed views.
+    """
+
+    def __init__(self, model: MLP, loss: Loss, rows: int, weight_decay: float = 0.0):
+        self.model, self.loss = model, loss
+        for part in (*model.activations, loss):
+            part.prepare(model.dtype)
+        self.grad = np.empty_like(model.flat)
+        self.gW, self.gb = flat_views(self.grad, model.shapes)
+        self.Wb = _bias_folded(model.flat, model.shapes)
+        self.WbT = [w.T for w in self.Wb]
+        self.gWb = _bias_folded(self.grad, model.shapes)
+        self.decay = model.decay_mask(weight_decay) if weight_decay else None
+        self.decay_tmp = np.empty_like(model.flat) if weight_decay else None
+        self._sizes = {rows: _Buffers(model, rows)}
+        self.output = None
+
+    def step(self, Xa: np.ndarray, Y: np.ndarray) -> float:
+        """Loss of the batch Xa (m, n_features + 1: the inputs and a column of ones), Y (m, n_outputs);
+        its gradient goes to `grad`; `output` is left holding the network's outputs (m, n_outputs)."""
+        m = Xa.shape[0]
+        buf = self._sizes.get(m) or self._sizes.setdefault(m, _Buffers(self.model, m))
+        H, Z, dZ, dA = buf.H, buf.Z, buf.dZ, buf.dA
+        ZT, AT, ST, dZT, dAT = buf.ZT, buf.AT, buf.ST, buf.dZT, buf.dAT
+        acts, W, WbT, gWb = self.model.activations, self.model.W, self.WbT, self.gWb
+        last = len(W) - 1
+        XaT = Xa.T
+        np.dot(WbT[0], XaT, out=Z[0])
+        acts[0].forward_into(ZT[0], AT[0], ST[0])
+        for i in range(1, last + 1):
+            np.dot(WbT[i], H[i - 1], out=Z[i])
+            acts[i].forward_into(ZT[i], AT[i], ST[i])
+        out = self.output = AT[last]
+        value = self.loss.value_and_grad_into(ZT[last], out, Y, acts[last], dZT[last], ST[last], buf.tmpT,
+                                              buf.ones)
+        for i in range(last, 0, -1):
+            np.dot(H[i - 1], dZT[i], out=gWb[i])
+            np.dot(W[i], dZ[i], out=dA[i - 1])
+            acts[i - 1].backward_into(dAT[i - 1], ZT[i - 1], AT[i - 1], dZT[i - 1], ST[i - 1])
+        np.dot(XaT, dZT[0], out=gWb[0])
+        if self.decay is not None:
+            np.multiply(self.model.flat, self.decay, out=self.decay_tmp)
+            self.grad += self.decay_tmp
+        return value
+
+
+def _bias_folded(flat: np.ndarray, shapes) -> list[np.ndarray]:
+    """[W_i; b_i] as one (fan_in + 1, fan_out) view per layer."""
+    out, at = [], 0
+    for fan_in, fan_out in shapes:
+        out.append(flat[at:at + (fan_in + 1) * fan_out].reshape(fan_in + 1, fan_out))
+        at += (fan_in + 1) * fan_out
+    return out

@@ -8,10 +8,12 @@ loss at the weights the epoch started from). Validation loss is measured after t
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -21,8 +23,9 @@ from .activations import ACTIVATIONS, Activation
 from .config import Config
 from .errors import ConfigError, DivergedError, NnctlError
 from .losses import LOSSES, Loss
-from .model import MLP
+from .model import MLP, Workspace
 from .optim import Optimizer, make_optimizer
+from .schedules import Constant, EarlyStopping, make_schedule
 
 
 @dataclass
@@ -67,13 +70,8 @@ def prepare_data(cfg: Config, rng: np.random.Generator) -> Prepared:
         exc.source = exc.source or (str(cfg.base_dir / cfg.data.path) if cfg.data.source == "csv"
                                     else f"data.source {cfg.data.source}")
         raise
-    split = datamod.split(enc, cfg.data.validation_split, rng)
-    if cfg.data.standardize:
-        split = datamod.standardize(split)
-    dtype = np.dtype(cfg.train.dtype)
-    split.X_train, split.Y_train = split.X_train.astype(dtype), split.Y_train.astype(dtype)
-    if split.X_val is not None:
-        split.X_val, split.Y_val = split.X_val.astype(dtype), split.Y_val.astype(dtype)
+    split = datamod.make_split(enc, cfg.data.validation_split, rng, cfg.data.standardize,
+                               np.dtype(cfg.train.dtype))
     return Prepared(split, enc.features, enc.targets, enc.classes, LOSSES[cfg.train.loss]())
 
 
@@ -81,80 +79,137 @@ def build_model(cfg: Config, n_features: int, rng: np.random.Generator,
                 activations: list[Activation]) -> MLP:
     inits = [layer.init or cfg.model.init for layer in cfg.model.layers]
     units = [layer.units for layer in cfg.model.layers]
+    sizes = [n_features, *units]
+    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    if count > MAX_PARAMETERS:
+        raise ConfigError(f"model.layers: {count:,} parameters is more than the {MAX_PARAMETERS:,} "
+                          "nnctl trains; expected fewer or smaller layers", source=cfg.source)
     return MLP.initialize(n_features, units, inits, activations, rng, np.dtype(cfg.train.dtype))
+
+
+MAX_PARAMETERS = 1 << 30  # 8 GiB of float64 weights, before gradients and optimizer state
 
 
 def table_metrics(cfg: Config, classifier: bool) -> list[str]:
     return list(cfg.train.metrics) if cfg.train.metrics else metricsmod.DEFAULT_TABLE[classifier]
 
 
-@dataclass
+_NO_METRICS: Mapping[str, float] = MappingProxyType({})  # the epochs that computed no metrics share it
+
+
 class EpochRecord:
-    epoch: int
-    loss: float
-    lr: float
-    metrics: dict[str, float] = field(default_factory=dict)
-    val_loss: float | None = None
-    val_metrics: dict[str, float] | None = None
+    """One epoch's numbers. A plain slotted class: the fastest loops make one per few microseconds."""
+
+    __slots__ = ("epoch", "loss", "lr", "metrics", "val_loss", "val_metrics")
+
+    def __init__(self, epoch: int, loss: float, lr: float, metrics: Mapping[str, float] = _NO_METRICS,
+                 val_loss: float | None = None, val_metrics: Mapping[str, float] | None = None):
+        self.epoch, self.loss, self.lr = epoch, loss, lr
+        self.metrics, self.val_loss, self.val_metrics = metrics, val_loss, val_metrics
+
+    def __repr__(self) -> str:
+        return f"EpochRecord({self.as_dict()})"
 
     def as_dict(self) -> dict:
         return {"epoch": self.epoch, "loss": self.loss, "val_loss": self.val_loss, "lr": self.lr,
                 "metrics": self.metrics, "val_metrics": self.val_metrics}
 
 
-def _all_finite(arrays) -> bool:
-    return all(np.isfinite(a).all() for a in arrays)
+class Interrupted(Exception):  # noqa: N818 - a signal, not a failure
+    """Raised between two batches when a stop was requested (Ctrl-C); the trainer's state is
+    consistent there and can be checkpointed and resumed exactly."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+        super().__init__(f"interrupted during epoch {epoch}")
+
+
+@dataclass
+class PartialEpoch:
+    """Where an interrupted epoch stopped: its row order, the next batch's first row, the loss
+    summed so far and the outputs collected for metrics."""
+
+    order: np.ndarray | None
+    start: int
+    total: float
+    outputs: np.ndarray | None
 
 
 class Trainer:
-    """Runs epochs on a model; `on_epoch(record)` is called after each and may return True to stop."""
+    """Runs epochs on a model. `on_epoch(record)` is called after each epoch and may return True
+    to stop; `stop_flag[0]`, set from outside (a signal handler), stops between two batches."""
 
-    def __init__(self, cfg: Config, model: MLP, prepared: Prepared, rng: np.random.Generator,
-                 optimizer: Optimizer | None = None):
-        self.cfg = cfg
-        self.model = model
-        self.prepared = prepared
-        self.rng = rng
-        self.optimizer = optimizer or make_optimizer(cfg.train.optimizer, model.params)
+    def __init__(self, cfg: Config, model: MLP, prepared: Prepared, rng: np.random.Generator):
+        tc = cfg.train
+        self.cfg, self.model, self.prepared, self.rng = cfg, model, prepared, rng
+        self.optimizer: Optimizer = make_optimizer(tc.optimizer, [model.flat])
+        self.schedule = make_schedule(tc.schedule, tc.optimizer.lr, tc.epochs)
+        self.monitor = "loss"
+        self.stopper = None
+        if tc.early_stopping is not None:
+            es = tc.early_stopping
+            self.stopper = EarlyStopping(es.patience, es.min_delta, es.restore_best)
+            self.monitor = "val_loss" if es.monitor == "val_loss" and prepared.split.X_val is not None else "loss"
+        elif prepared.split.X_val is not None:
+            self.monitor = "val_loss"  # what a plateau schedule watches
         self.metric_names = table_metrics(cfg, prepared.classifier)
+        self.metrics_every_epoch = False
         self.history: list[EpochRecord] = []
         self.epoch = 0  # epochs completed
+        self.partial: PartialEpoch | None = None
+        self.stop_flag = [False]
+        X = prepared.split.X_train_aug
+        n = X.shape[0]
+        self.batch = n if tc.batch_size == "full" else min(tc.batch_size, n)
+        self.shuffled = tc.shuffle and self.batch < n
+        self.ws = Workspace(model, prepared.loss, self.batch, tc.weight_decay)
+        if self.shuffled:  # gathered batches land in reused buffers, not fresh arrays
+            Y = prepared.split.Y_train
+            self.xbuf = np.empty((self.batch, X.shape[1]), X.dtype)
+            self.ybuf = np.empty((self.batch, Y.shape[1]), Y.dtype)
 
     def _wants_metrics(self, epoch: int) -> bool:
         every = self.cfg.train.log_every
-        return epoch == 1 or epoch % every == 0 or epoch == self.cfg.train.epochs
+        return self.metrics_every_epoch or epoch == 1 or epoch % every == 0 or epoch == self.cfg.train.epochs
 
-    def run_epoch(self, epoch: int, need_metrics: bool) -> EpochRecord:
-        s, tc, loss = self.prepared.split, self.cfg.train, self.prepared.loss
-        X, Y = s.X_train, s.Y_train
-        n = X.shape[0]
-        bs = n if tc.batch_size == "full" else min(tc.batch_size, n)
-        order = self.rng.permutation(n) if tc.shuffle and bs < n else None
-        outputs = np.empty_like(Y) if need_metrics else None
-        total = 0.0
-        for start in range(0, n, bs):
+    def run_epoch(self, epoch: int) -> EpochRecord:
+        s = self.prepared.split
+        X, Y = s.X_train_aug, s.Y_train
+        n, bs, ws, opt, flag = X.shape[0], self.batch, self.ws, self.optimizer, self.stop_flag
+        opt.lr = self.schedule.lr
+        if self.partial is not None:
+            p, self.partial = self.partial, None
+            order, first, total, outputs = p.order, p.start, p.total, p.outputs
+        else:
+            order = self.rng.permutation(n) if self.shuffled else None
+            first, total = 0, 0.0
+            outputs = np.empty_like(Y) if self._wants_metrics(epoch) else None
+        for start in range(first, n, bs):
+            if flag[0]:
+                self.partial = PartialEpoch(order, start, total, outputs)
+                raise Interrupted(epoch)
             if order is None:
-                xb, yb = X[start:start + bs], Y[start:start + bs]
+                xb, yb = (X, Y) if bs == n else (X[start:start + bs], Y[start:start + bs])
             else:
                 idx = order[start:start + bs]
-                xb, yb = X[idx], Y[idx]
-            out, cache = self.model.forward(xb, keep=True)
-            value = loss.value(cache.Z[-1], out, yb)
-            if not np.isfinite(value):
+                m = idx.shape[0]
+                xb, yb = self.xbuf[:m], self.ybuf[:m]
+                np.take(X, idx, axis=0, out=xb)
+                np.take(Y, idx, axis=0, out=yb)
+            value = ws.step(xb, yb)
+            if not math.isfinite(value):
                 raise DivergedError(epoch, "the loss")
-            grads = self.model.backward(cache, yb, loss, tc.weight_decay)
-            self.optimizer.step(grads)
+            opt.step([ws.grad])
             total += value * xb.shape[0]
             if outputs is not None:
-                outputs[start:start + bs] = out
-        if not _all_finite(self.model.params):
+                outputs[start:start + xb.shape[0]] = ws.output
+        if not math.isfinite(self.model.flat.sum()):  # inf or nan anywhere makes the sum non-finite
             raise DivergedError(epoch, "a weight")
-        record = EpochRecord(epoch, total / n, self.optimizer.lr)
+        record = EpochRecord(epoch, value if bs == n else total / n, opt.lr)
         if outputs is not None:
-            Yo = Y if order is None else Y[order]
-            record.metrics = metricsmod.compute(self.metric_names, outputs, Yo)
+            record.metrics = metricsmod.compute(self.metric_names, outputs, Y if order is None else Y[order])
         if s.X_val is not None:
-            record.val_loss, record.val_metrics = self.evaluate(s.X_val, s.Y_val, need_metrics)
+            record.val_loss, record.val_metrics = self.evaluate(s.X_val, s.Y_val, outputs is not None)
         return record
 
     def evaluate(self, X: np.ndarray, Y: np.ndarray, with_metrics: bool = True):
@@ -165,17 +220,69 @@ class Trainer:
     def fit(self, on_epoch: Callable[[EpochRecord], bool | None] | None = None) -> list[EpochRecord]:
         # Overflow on the way to divergence is expected; the non-finite checks report it once.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            return self._fit(on_epoch)
+            if self._plain_full_batch():
+                self._fit_full_batch(on_epoch)
+            else:
+                self._fit(on_epoch)
+            if self.epoch and not math.isfinite(self.model.flat.sum()):
+                raise DivergedError(self.epoch, "a weight")
+        if self.stopper is not None and self.stopper.best_weights is not None:
+            self.model.flat[...] = self.stopper.best_weights  # Keras' restore_best_weights
+        return self.history
 
-    def _fit(self, on_epoch) -> list[EpochRecord]:
-        while self.epoch < self.cfg.train.epochs:
+    def _plain_full_batch(self) -> bool:
+        """Full-batch training with nothing to do between epochs but log: a tiny net's epoch is a
+        few microseconds, so it gets a loop without the general one's bookkeeping."""
+        return (self.batch == self.prepared.split.X_train_aug.shape[0] and self.prepared.split.X_val is None
+                and self.stopper is None and isinstance(self.schedule, Constant) and not self.metrics_every_epoch
+                and self.partial is None)
+
+    def _fit_full_batch(self, on_epoch) -> None:
+        s, epochs, every = self.prepared.split, self.cfg.train.epochs, self.cfg.train.log_every
+        X, Y, step, opt_step, grads = s.X_train_aug, s.Y_train, self.ws.step, self.optimizer.step, [self.ws.grad]
+        flag, history, isfinite = self.stop_flag, self.history, math.isfinite
+        self.optimizer.lr = lr = self.schedule.lr
+        while self.epoch < epochs:
             epoch = self.epoch + 1
-            record = self.run_epoch(epoch, self._wants_metrics(epoch))
+            if epoch == 1 or epoch % every == 0 or epoch == epochs:
+                record = self.run_epoch(epoch)  # the general path: it also computes the metrics
+            else:
+                if flag[0]:
+                    self.partial = PartialEpoch(None, 0, 0.0, None)
+                    raise Interrupted(epoch)
+                value = step(X, Y)
+                if not isfinite(value):
+                    raise DivergedError(epoch, "the loss")
+                opt_step(grads)
+                record = EpochRecord(epoch, value, lr)
+            self.epoch = epoch
+            history.append(record)
+            if on_epoch is not None and on_epoch(record):
+                break
+
+    def _fit(self, on_epoch) -> None:
+        epochs = self.cfg.train.epochs
+        while self.epoch < epochs:
+            epoch = self.epoch + 1
+            record = self.run_epoch(epoch)
             self.epoch = epoch
             self.history.append(record)
+            watched = record.val_loss if self.monitor == "val_loss" else record.loss
+            self.schedule.step(watched)
+            stop = self.stopper is not None and self.stopper.update(epoch, watched, self.model.flat)
             if on_epoch and on_epoch(record):
                 break
-        return self.history
+            if stop:
+                break
+
+    @property
+    def final(self) -> EpochRecord:
+        """The record that describes the weights the run ends with (the best epoch's, when
+        early stopping restored them)."""
+        st = self.stopper
+        if st is not None and st.best_weights is not None and st.best_epoch is not None:
+            return self.history[st.best_epoch - 1]
+        return self.history[-1]
 
 
 @dataclass
@@ -188,7 +295,7 @@ class TrainResult:
 
     @property
     def final(self) -> EpochRecord:
-        return self.history[-1]
+        return self.trainer.final
 
 
 def setup(cfg: Config, init_from: MLP | None = None, plugin_files=None) -> Trainer:
@@ -222,9 +329,8 @@ def train(cfg: Config, on_epoch=None, init_from: MLP | None = None, plugin_files
     return TrainResult(trainer.model, trainer.prepared, history, time.perf_counter() - t0, trainer)
 
 
-def final_metrics(history: list[EpochRecord]) -> dict[str, float | None]:
-    """The last epoch's numbers, flat: loss, each metric, val_loss and val_<metric>."""
-    last = history[-1]
+def final_metrics(last: EpochRecord) -> dict[str, float | None]:
+    """An epoch's numbers, flat: loss, each metric, val_loss and val_<metric>."""
     out: dict[str, float | None] = {"loss": last.loss, **last.metrics, "val_loss": last.val_loss}
     for k, v in (last.val_metrics or {}).items():
         out[f"val_{k}"] = v
@@ -247,7 +353,9 @@ def model_meta(cfg: Config, result: TrainResult) -> dict:
         "dtype": cfg.train.dtype,
         "config": cfg.resolved(),
         "epochs": result.trainer.epoch,
-        "metrics": final_metrics(result.history),
+        "metrics": final_metrics(result.final),
+        "best_epoch": result.trainer.stopper.best_epoch if result.trainer.stopper else None,
+        "stopped_epoch": result.trainer.stopper.stopped_epoch if result.trainer.stopper else None,
         "history": history_columns(result.history),
     }
 

@@ -74,19 +74,41 @@ def test_feature_subset_and_bom_crlf(tmp_path):
 
 def test_split_is_seeded_shuffle_not_the_last_rows():
     enc = datamod.Encoded(np.arange(100.0)[:, None], np.arange(100.0)[:, None], ["x"], ["y"])
-    s = datamod.split(enc, 0.2, np.random.default_rng(0))
+    s = datamod.make_split(enc, 0.2, np.random.default_rng(0), standardize=False)
     assert s.X_val.shape == (20, 1) and s.X_train.shape == (80, 1)
     assert set(s.X_val[:, 0]) | set(s.X_train[:, 0]) == set(range(100))
     assert set(s.X_val[:, 0]) != set(range(80, 100))
-    s2 = datamod.split(enc, 0.2, np.random.default_rng(0))
+    np.testing.assert_array_equal(s.X_train[:, 0], s.Y_train[:, 0])  # rows stay paired
+    np.testing.assert_array_equal(s.X_train_aug[:, 1], 1.0)
+    s2 = datamod.make_split(enc, 0.2, np.random.default_rng(0), standardize=False)
     np.testing.assert_array_equal(s.X_val, s2.X_val)
 
 
-def test_standardize_uses_training_stats_and_survives_constant_features():
+def test_standardize_uses_training_stats_only():
+    X = np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0], [100.0, 7.0]])
+    enc = datamod.Encoded(X, np.zeros((4, 1)), ["a", "b"], ["y"])
+    s = datamod.make_split(enc, 0.25, np.random.default_rng(3), standardize=True)
+    held_out = np.random.default_rng(3).permutation(4)[:1]  # the documented rule: shuffle, hold out ceil(0.25·4)
+    raw_train = np.delete(X, held_out, axis=0)
+    np.testing.assert_allclose(s.x_mean, raw_train.mean(axis=0))
+    expected_std = raw_train.std(axis=0)
+    expected_std[expected_std == 0] = 1.0
+    np.testing.assert_allclose(s.x_std, expected_std)
+    np.testing.assert_allclose(s.X_train, (raw_train - s.x_mean) / s.x_std)
+    np.testing.assert_allclose(s.X_val, (X[held_out] - s.x_mean) / s.x_std)
+
+
+def test_constant_feature_is_not_divided_by_zero():
     X = np.array([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]])
-    s = datamod.standardize(datamod.Split(X, X, X[:1].copy(), X[:1].copy()))
+    s = datamod.make_split(datamod.Encoded(X, np.zeros((3, 1)), ["a", "b"], ["y"]), 0.0,
+                           np.random.default_rng(0), standardize=True)
     np.testing.assert_allclose(s.x_mean, [3, 5])
     np.testing.assert_allclose(s.x_std, [np.std([1, 3, 5]), 1.0])
-    np.testing.assert_allclose(s.X_train[:, 0].mean(), 0, atol=1e-15)
     np.testing.assert_allclose(s.X_train[:, 1], 0)
-    np.testing.assert_allclose(s.X_val, s.X_train[:1])
+
+
+def test_float32_split_is_float32():
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    s = datamod.make_split(datamod.Encoded(X, X[:, :1], ["a", "b", "c"], ["y"]), 0.3,
+                           np.random.default_rng(0), standardize=True, dtype=np.float32)
+    assert s.X_train.dtype == s.X_val.dtype == s.Y_train.dtype == np.float32

@@ -101,3 +101,21 @@ def test_relative_error_formula():
     g, h = np.array([1.0, 0.0]), np.array([0.0, 1.0])
     assert relative_error(g, h) == pytest.approx(np.sqrt(2) / 2)
     assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
+
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("loss,out", PAIRS)
+def test_training_workspace_matches_the_checked_backprop(hidden, loss, out):
+    """The in-place training step computes what the finite-difference-checked path computes."""
+    from nnctl.model import Workspace
+
+    rng = np.random.default_rng(7)
+    units = 1 if loss == "bce" else 3
+    model = _model(hidden, out, units, rng)
+    X, Y = _problem(loss, units, rng, n=9)
+    ws = Workspace(model, LOSSES[loss](), rows=9, weight_decay=0.01)
+    for m in (9, 4):  # a full batch, then a smaller last batch through cached views
+        value = ws.step(np.c_[X[:m], np.ones(m)], Y[:m])
+        ref_value, ref_grads = model.loss_and_grads(X[:m], Y[:m], LOSSES[loss](), 0.01)
+        assert value == pytest.approx(ref_value, rel=1e-12)
+        np.testing.assert_allclose(ws.grad, np.concatenate([g.ravel() for g in ref_grads]), rtol=1e-10, atol=1e-14)
