@@ -84,9 +84,16 @@ def train(
     out: Annotated[str | None, typer.Option("--out", "-o", help="Model file to write (overrides output:).")] = None,
     set_: SetOpt = None,
     seed: Annotated[int | None, typer.Option(help="Override seed.", min=0)] = None,
-    epochs: Annotated[int | None, typer.Option(help="Override train.epochs.", min=1)] = None,
+    epochs: Annotated[int | None, typer.Option(
+        help="Override train.epochs: the total a run (or a resumed run) ends at.", min=1)] = None,
     init_from: Annotated[Path | None, typer.Option(
         "--init-from", help="Start from this model file's weights (shapes must match the config).")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(
+        "--checkpoint-every", help="Write <model>.ckpt.npz every N epochs.", min=1)] = None,
+    resume: Annotated[Path | None, typer.Option(
+        "--resume", help="Continue from this checkpoint to the config's epochs.")] = None,
+    metrics_csv: Annotated[Path | None, typer.Option(
+        "--metrics-csv", help="Write one row per epoch: epoch, loss, val_loss, lr, metrics.")] = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -95,51 +102,97 @@ def train(
 
     Example: nnctl train configs/xor.yaml --set train.optimizer.lr=0.1 --out xor.npz
 
-    Exit codes: 0 trained, 1 diverged (non-finite loss or weight), 2 bad input, 130 Ctrl-C.
+    Ctrl-C stops between two batches and writes a checkpoint beside the model file; continue
+    with --resume. Exit codes: 0 trained, 1 diverged (non-finite loss or weight), 2 bad input,
+    130 Ctrl-C.
     """
     with _guard(debug):
-        from . import modelfile, report
+        import time
+
+        from . import callbacks, checkpoint, modelfile, report
         from . import train as trainmod
         from .config import load_config
 
         cfg = load_config(config, _overrides(set_, seed, epochs))
         out_path = out or cfg.output or f"{config.stem}.npz"
         cfg.output = out_path
-        modelfile.check_writable(out_path)
-        init = None
-        if init_from is not None:
-            init = modelfile.load(init_from, plugin_files=_config_plugins(cfg)).model
-        trainer = trainmod.setup(cfg, None, None)
+        for path in (out_path, metrics_csv):
+            if path is not None:
+                modelfile.check_writable(path)
+        ckpt_path = checkpoint.path_for(out_path)
+        init = modelfile.load(init_from, plugin_files=_config_plugins(cfg)).model if init_from else None
+        trainer = trainmod.setup(cfg)
         if init is not None:
             try:
                 trainmod.copy_weights(init, trainer.model)
             except ValueError as exc:
                 raise UsageError(f"does not fit the config: {exc}", source=f"--init-from {init_from}") from None
+        if resume is not None:
+            checkpoint.restore(resume, trainer)
         reporter = report.TrainReporter(trainer.metric_names, cfg.train.epochs, cfg.train.log_every,
-                                        trainer.prepared.split.X_val is not None, quiet or json_)
-        import time
-
+                                        trainer.prepared.split.X_val is not None, quiet or json_,
+                                        start_epoch=trainer.epoch)
+        csv_log = callbacks.MetricsCSV(metrics_csv, trainer) if metrics_csv else None
+        on_epoch = callbacks.chain(callbacks.Checkpointer(trainer, ckpt_path, checkpoint_every), csv_log, reporter)
         t0 = time.perf_counter()
         reporter.start()
         try:
-            history = trainer.fit(reporter)
+            with _stop_on_ctrl_c(trainer.stop_flag):
+                trainer.fit(on_epoch)
+        except trainmod.Interrupted as exc:
+            reporter.stop()
+            checkpoint.save(ckpt_path, trainer)
+            report.error(f"interrupted (Ctrl-C) during epoch {exc.epoch}; {out_path} was not changed; "
+                         f"checkpoint written: resume with nnctl train {config} --resume {ckpt_path}")
+            raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
         finally:
             reporter.stop()
-        result = trainmod.TrainResult(trainer.model, trainer.prepared, history,
+            if csv_log is not None:
+                csv_log.close()
+        result = trainmod.TrainResult(trainer.model, trainer.prepared, trainer.history,
                                       time.perf_counter() - t0, trainer)
         trainmod.save_result(out_path, cfg, result)
-        last = result.final
+        last, stopper = result.final, trainer.stopper
+        stopped = stopper.stopped_epoch if stopper else None
+        best = stopper.best_epoch if stopper else None
         if json_:
             report.emit_json({
-                "model": out_path, "epochs": trainer.epoch, "loss": last.loss, "metrics": last.metrics,
+                "model": out_path, "epochs": trainer.epoch, "loss": last.loss, "metrics": dict(last.metrics),
                 "val_loss": last.val_loss, "val_metrics": last.val_metrics, "seconds": result.seconds,
                 "seed": cfg.seed, "parameters": trainer.model.n_parameters,
+                "stopped_epoch": stopped, "best_epoch": best,
             })
         else:
+            if stopped:
+                restored = " restored its weights" if stopper.restore_best else ""
+                reporter.note(f"early stopping at epoch {stopped}: {trainer.monitor} has not improved by "
+                              f"{stopper.min_delta:g} for {stopper.patience} epochs; best epoch {best}{restored}")
             shown = ", ".join(f"{k} {report.fmt(v, 4)}" for k, v in last.metrics.items())
             val = f"; val_loss {report.fmt(last.val_loss)}" if last.val_loss is not None else ""
             reporter.note(f"trained {trainer.epoch} epochs in {result.seconds:.2f} s: loss "
                           f"{report.fmt(last.loss)}{', ' + shown if shown else ''}{val} → {out_path}")
+
+
+@contextmanager
+def _stop_on_ctrl_c(flag: list[bool]):
+    """The first Ctrl-C asks the trainer to stop between two batches (so a consistent checkpoint
+    can be written); a second one stops at once."""
+    import signal
+
+    def handler(signum, frame):
+        if flag[0]:
+            raise KeyboardInterrupt
+        flag[0] = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _config_plugins(cfg) -> list[Path]:
@@ -309,6 +362,90 @@ def gradcheck(
             print(f"{verdict} (max relative error {rep.max_rel_error:.3e})", file=sys.stderr)
         if not rep.passed:
             raise typer.Exit(int(ExitStatus.FAILED))
+
+
+@app.command()
+def plot(
+    model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="PNG to write; default <model stem>.png.")] = None,
+    plugin: PluginOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Plot the training and validation loss curves, and the decision boundary (two-feature
+    classifiers) or the fitted curve (one-feature regressions) over the training data.
+
+    Needs the plot extra: pip install 'nnctl[plot]'. Example: nnctl plot xor.npz --out xor.png
+    """
+    with _guard(debug):
+        from . import modelfile
+        from .plot import plot_model
+
+        target = out or model.with_suffix(".png")
+        modelfile.check_writable(target)
+        mf = modelfile.load(model, plugin_files=plugin)
+        panels = plot_model(mf, target)
+        print(f"wrote {target} ({', '.join(panels)})", file=sys.stderr)
+
+
+@app.command()
+def init(
+    kind: Annotated[str, typer.Argument(help="xor, line or csv.")] = "xor",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the config here instead of stdout.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a commented starter config (to stdout without --out).
+
+    Example: nnctl init csv --out my.yaml
+    """
+    with _guard(debug):
+        from . import modelfile
+        from .starters import STARTERS
+
+        if kind not in STARTERS:
+            raise UsageError(f"unknown starter {kind!r}; expected one of {', '.join(STARTERS)}")
+        text = STARTERS[kind]
+        if out is None:
+            sys.stdout.write(text)
+            return
+        if out.exists() and not force:
+            raise UsageError("already exists; pass --force to overwrite it", source=str(out))
+        modelfile.check_writable(out)
+        modelfile.atomic_write(out, lambda fh: fh.write(text.encode()))
+        print(f"wrote {out}: edit it, then run nnctl train {out}", file=sys.stderr)
+
+
+@app.command("config")
+def show_config(
+    config: Annotated[Path, typer.Argument(help="The YAML config file.", show_default=False)],
+    set_: SetOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Print the fully resolved config (every default filled in) as YAML.
+
+    Example: nnctl config configs/xor.yaml --set train.optimizer=adam
+    """
+    with _guard(debug):
+        import yaml
+
+        from .config import load_config
+
+        cfg = load_config(config, _overrides(set_))
+        sys.stdout.write(yaml.safe_dump(cfg.resolved(), sort_keys=False, default_flow_style=None))
+
+
+@app.command()
+def schema(debug: DebugOpt = False) -> None:
+    """Print the config's JSON Schema, for editors that complete and check YAML files.
+
+    Example: nnctl schema > nnctl.schema.json
+    """
+    with _guard(debug):
+        import json
+
+        from .config import json_schema
+
+        sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
 
 
 def main() -> None:

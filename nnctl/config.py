@@ -282,6 +282,12 @@ class Config(_Strict):
         return self.model_dump(mode="json")
 
 
+def json_schema() -> dict[str, Any]:
+    """The config file's JSON Schema (draft 2020-12), as pydantic derives it from the models."""
+    schema = Config.model_json_schema()
+    return {**schema, "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "nnctl config"}
+
+
 # --- loading --------------------------------------------------------------------------------
 
 def _did_you_mean(word: str, choices) -> str:

@@ -357,6 +357,7 @@ def model_meta(cfg: Config, result: TrainResult) -> dict:
         "best_epoch": result.trainer.stopper.best_epoch if result.trainer.stopper else None,
         "stopped_epoch": result.trainer.stopper.stopped_epoch if result.trainer.stopper else None,
         "history": history_columns(result.history),
+        **({"data_path": str((cfg.base_dir / cfg.data.path).resolve())} if cfg.data.source == "csv" else {}),
     }
 
 

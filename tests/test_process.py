@@ -19,22 +19,46 @@ def _config(tmp_path, text=XOR, name="c.yaml"):
     return p
 
 
-def test_ctrl_c_exits_130_and_leaves_the_old_file(tmp_path):
-    cfg = _config(tmp_path, XOR.replace("epochs: 300", "epochs: 100000000").replace("log_every: 100", "log_every: 1"))
+SLOW_LINE = """
+    seed: 4
+    data: {source: line, n: 4000}
+    model:
+      layers:
+        - {units: 8, activation: tanh}
+        - {units: 1, activation: identity}
+    train:
+      loss: mse
+      optimizer: {name: adam, lr: 0.01}
+      batch_size: 1
+      epochs: 6
+      log_every: 1
+    """
+
+
+def test_ctrl_c_checkpoints_exits_130_and_resume_gives_the_same_bytes(tmp_path):
+    cfg = _config(tmp_path, SLOW_LINE)
     (tmp_path / "m.npz").write_bytes(b"the model from yesterday")
     proc = subprocess.Popen([*NNCTL, "train", cfg, "--out", "m.npz"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = ""
-    while "  2 " not in seen:  # the header and a couple of epochs: training is under way
+    while "\n         1 " not in seen:  # the header and epoch 1's row: training is under way
         line = proc.stderr.readline()
         assert line, "nnctl exited before training started"
         seen += line
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130
-    assert "interrupted" in err and "Traceback" not in err
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "--resume m.ckpt.npz" in err and "Traceback" not in err
     assert (tmp_path / "m.npz").read_bytes() == b"the model from yesterday"
-    assert sorted(os.listdir(tmp_path)) == ["c.yaml", "m.npz"]  # no temporary file left
+    assert sorted(os.listdir(tmp_path)) == ["c.yaml", "m.ckpt.npz", "m.npz"]  # no temporary file left
+
+    resumed = subprocess.run([*NNCTL, "train", cfg, "--out", "m.npz", "--resume", "m.ckpt.npz", "-q"],
+                             cwd=tmp_path, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    (tmp_path / "straight").mkdir()
+    straight = subprocess.run([*NNCTL, "train", cfg, "--out", "m.npz", "-q"], cwd=tmp_path / "straight")
+    assert straight.returncode == 0
+    assert (tmp_path / "m.npz").read_bytes() == (tmp_path / "straight" / "m.npz").read_bytes()
 
 
 def test_predict_into_a_closed_pipe_exits_quietly(tmp_path):

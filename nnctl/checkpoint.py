@@ -1,0 +1,113 @@
+"""Checkpoints: everything a run needs to continue exactly where it stopped.
+
+A checkpoint is an .npz beside the model file (`<model stem>.ckpt.npz`), written atomically:
+the parameters, the optimizer's state, and in `meta` the epoch, the random generator's state,
+the schedule's and early stopping's state, the history so far, and, when the run stopped inside
+an epoch (Ctrl-C), that epoch's row order and progress. Resuming rebuilds the data from the same
+config and seed, then restores all of it, so an interrupted-and-resumed run ends with the same
+bytes as one that ran straight through.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelFileError
+from .modelfile import read_npz, write_npz_atomic
+from .train import EpochRecord, PartialEpoch, Trainer
+
+FORMAT = "nnctl-checkpoint"
+VERSION = 1
+# Keys that may differ between the run that wrote a checkpoint and the run that resumes it.
+MAY_CHANGE = {("train", "epochs"), ("train", "log_every"), ("output",)}
+
+
+def path_for(model_path: str | Path) -> Path:
+    p = Path(model_path)
+    return p.with_name(p.name[:-4] + ".ckpt.npz" if p.name.endswith(".npz") else p.name + ".ckpt.npz")
+
+
+def save(path: str | Path, trainer: Trainer) -> None:
+    arrays: dict[str, np.ndarray] = {"flat": trainer.model.flat}
+    opt = trainer.optimizer
+    for name in opt.state_names:
+        for i, a in enumerate(getattr(opt, name)):
+            arrays[f"opt_{name}_{i}"] = a
+    stopper = trainer.stopper
+    if stopper is not None and stopper.best_weights is not None:
+        arrays["best_weights"] = stopper.best_weights
+    partial = None
+    if trainer.partial is not None:
+        p = trainer.partial
+        partial = {"start": p.start, "total": p.total, "order": p.order is not None, "outputs": p.outputs is not None}
+        if p.order is not None:
+            arrays["partial_order"] = p.order
+        if p.outputs is not None:
+            arrays["partial_outputs"] = p.outputs
+    meta = {
+        "format": FORMAT, "version": VERSION, "config": trainer.cfg.resolved(), "epoch": trainer.epoch,
+        "optimizer_t": opt.t, "rng": trainer.rng.bit_generator.state, "schedule": trainer.schedule.state(),
+        "stopper": stopper.state() if stopper is not None else None, "partial": partial,
+        "history": [r.as_dict() for r in trainer.history],
+    }
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    write_npz_atomic(path, arrays)
+
+
+def _differences(a, b, path=()) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            if (*path, k) not in MAY_CHANGE:
+                out += _differences(a.get(k), b.get(k), (*path, k))
+        return out
+    return [] if a == b else [".".join(map(str, path)) + f" (checkpoint {a!r}, config {b!r})"]
+
+
+def restore(path: str | Path, trainer: Trainer) -> None:
+    """Load a checkpoint into a freshly set-up trainer for the same config. ModelFileError if the
+    file is not a checkpoint of this config."""
+    source = str(path)
+
+    def fail(msg):
+        return ModelFileError(msg, source=source)
+
+    arrays = read_npz(path)
+    try:
+        meta = json.loads(str(arrays["meta"][()]))
+        if meta.get("format") != FORMAT:
+            raise fail(f"meta.format: expected {FORMAT!r} (a checkpoint), got {meta.get('format')!r}")
+        if meta.get("version") != VERSION:
+            raise fail(f"meta.version: this nnctl reads version {VERSION}, the file has {meta.get('version')!r}")
+        diffs = _differences(meta["config"], trainer.cfg.resolved())
+        if diffs:
+            raise fail("was written for a different config; resuming needs the same one: " + "; ".join(diffs[:3]))
+        if meta["epoch"] > trainer.cfg.train.epochs:
+            raise fail(f"has already run {meta['epoch']} epochs, more than train.epochs {trainer.cfg.train.epochs}")
+        flat = arrays["flat"]
+        if flat.shape != trainer.model.flat.shape or flat.dtype != trainer.model.flat.dtype:
+            raise fail(f"key 'flat': expected {trainer.model.flat.shape} {trainer.model.flat.dtype}")
+        trainer.model.flat[...] = flat
+        opt = trainer.optimizer
+        opt.load_state({"t": meta["optimizer_t"],
+                        **{n: [arrays[f"opt_{n}_{i}"] for i in range(len(getattr(opt, n)))] for n in opt.state_names}})
+        trainer.rng.bit_generator.state = meta["rng"]
+        trainer.schedule.load_state(meta["schedule"])
+        if trainer.stopper is not None and meta["stopper"] is not None:
+            trainer.stopper.load_state(meta["stopper"])
+            if "best_weights" in arrays:
+                trainer.stopper.best_weights = arrays["best_weights"]
+        trainer.history = [EpochRecord(d["epoch"], d["loss"], d["lr"], d["metrics"] or EpochRecord(0, 0, 0).metrics,
+                                       d["val_loss"], d["val_metrics"]) for d in meta["history"]]
+        trainer.epoch = meta["epoch"]
+        p = meta["partial"]
+        if p is not None:
+            trainer.partial = PartialEpoch(arrays["partial_order"] if p["order"] else None, p["start"], p["total"],
+                                           arrays["partial_outputs"] if p["outputs"] else None)
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise fail(f"not a valid checkpoint ({type(exc).__name__}: {exc})") from None

@@ -1,0 +1,134 @@
+"""`nnctl plot`: loss curves from the history a model file keeps, and for two-feature classifiers
+the decision boundary (for one-feature regressions the fitted curve) over the training data.
+
+matplotlib is an optional extra (`pip install 'nnctl[plot]'`); it is imported only here.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .errors import NnctlError, UsageError
+from .modelfile import ModelFile, atomic_write
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, never a window
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("nnctl plot needs matplotlib, an optional extra: pip install 'nnctl[plot]'") from None
+    return plt
+
+
+def training_points(mf: ModelFile) -> tuple[np.ndarray, np.ndarray] | None:
+    """The rows the model was trained on (all of them, before the split), in original units:
+    built-in sets are regenerated from the saved config's seed; a CSV is read again if it is
+    still where the model file says it was. None when neither is possible."""
+    from .config import validate
+    from .data import load_raw
+
+    try:
+        cfg = validate(mf.meta["config"], "the model file's config")
+        data_path = mf.meta.get("data_path")
+        base = Path(data_path).parent if data_path else Path(".")
+        if cfg.data.source == "csv":
+            if not data_path or not Path(data_path).exists():
+                return None
+            cfg.data.path = data_path
+        raw = load_raw(cfg, base, np.random.default_rng(cfg.seed))
+    except (NnctlError, KeyError, TypeError):
+        return None
+    y = raw.y_numeric[:, 0] if raw.y_numeric is not None else np.array(raw.y_labels)
+    return raw.X, y
+
+
+def plot_model(mf: ModelFile, out: str | Path) -> list[str]:
+    """Draw the figure into `out` (PNG, written atomically); returns the panels drawn."""
+    plt = _matplotlib()
+    features, classes = mf.features, mf.classes
+    boundary = len(features) == 2 and bool(classes)
+    curve = len(features) == 1 and not classes and len(mf.targets) == 1
+    panels = ["loss"] + (["decision boundary"] if boundary else ["fitted curve"] if curve else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    _loss_panel(axes[0][0], mf.meta.get("history") or {})
+    if len(panels) > 1:
+        points = training_points(mf)
+        (_boundary_panel if boundary else _curve_panel)(axes[0][1], mf, points)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write(out, lambda fh: fh.write(buf.getvalue()))
+    return panels
+
+
+def _loss_panel(ax, history: dict) -> None:
+    epochs = history.get("epoch") or []
+    ax.plot(epochs, history.get("loss") or [], label="training loss")
+    val = [v for v in history.get("val_loss") or [] if v is not None]
+    if val:
+        ax.plot(epochs[: len(val)], val, label="validation loss")
+    losses = [v for v in (history.get("loss") or []) + val if v is not None]
+    if losses and min(losses) > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title("loss per epoch")
+    ax.legend()
+    ax.grid(alpha=0.3)
+
+
+def _grid_extent(X: np.ndarray | None, mf: ModelFile):
+    if X is not None:
+        lo, hi = X.min(axis=0), X.max(axis=0)
+    elif mf.x_mean is not None:
+        lo, hi = mf.x_mean - 3 * mf.x_std, mf.x_mean + 3 * mf.x_std
+    else:
+        lo, hi = np.full(len(mf.features), -1.0), np.full(len(mf.features), 1.0)
+    pad = 0.1 * np.maximum(hi - lo, 1e-9)
+    return lo - pad, hi + pad
+
+
+def _boundary_panel(ax, mf: ModelFile, points) -> None:
+    X = points[0] if points else None
+    lo, hi = _grid_extent(X, mf)
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
+    out = mf.model.predict(mf.transform(np.c_[gx.ravel(), gy.ravel()])).astype(np.float64)
+    classes = mf.classes
+    if out.shape[1] == 1:
+        ax.contourf(gx, gy, out[:, 0].reshape(gx.shape), levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
+        ax.contour(gx, gy, out[:, 0].reshape(gx.shape), levels=[0.5], colors="k", linewidths=1.5)
+    else:
+        ax.contourf(gx, gy, out.argmax(axis=1).reshape(gx.shape), levels=np.arange(len(classes) + 1) - 0.5,
+                    cmap="tab10", alpha=0.4)
+    if points:
+        from .data import label_key
+
+        keys = {label_key(c): i for i, c in enumerate(classes)}
+        idx = np.array([keys.get(label_key(v), 0) for v in points[1]])
+        for i, c in enumerate(classes):
+            sel = idx == i
+            ax.scatter(points[0][sel, 0], points[0][sel, 1], s=40 if len(idx) < 50 else 14, edgecolors="k", linewidths=0.4, label=str(c))
+        ax.legend(title=mf.targets[0])
+    ax.set_xlabel(mf.features[0])
+    ax.set_ylabel(mf.features[1])
+    ax.set_title("decision boundary")
+
+
+def _curve_panel(ax, mf: ModelFile, points) -> None:
+    X = points[0] if points else None
+    lo, hi = _grid_extent(X, mf)
+    xs = np.linspace(lo[0], hi[0], 400)
+    if points:
+        ax.scatter(points[0][:, 0], points[1].astype(float), s=8, alpha=0.5, label="data")
+    ax.plot(xs, mf.model.predict(mf.transform(xs[:, None]))[:, 0], color="C3", linewidth=2, label="model")
+    ax.set_xlabel(mf.features[0])
+    ax.set_ylabel(mf.targets[0])
+    ax.set_title("fitted curve")
+    ax.legend()

@@ -1,0 +1,74 @@
+"""Commented starter configs for `nnctl init`. Each one runs as it is."""
+
+from __future__ import annotations
+
+_TRAIN = """\
+train:
+  loss: {loss}                  # mse | bce | cross_entropy (must fit the output activation)
+  optimizer: {optimizer}
+  #   sgd:     {{name: sgd, lr: 0.5, momentum: 0.0, nesterov: false}}
+  #   adam:    {{name: adam, lr: 0.001, betas: [0.9, 0.999], eps: 1.0e-8}}
+  #   rmsprop: {{name: rmsprop, lr: 0.01, alpha: 0.99, eps: 1.0e-8}}
+  weight_decay: 0.0           # L2 on weights (not biases)
+  epochs: {epochs}
+  batch_size: {batch}             # an integer, or `full` for full-batch gradient descent
+  shuffle: true               # reshuffle the training rows every epoch
+  dtype: float64              # float64 | float32
+  log_every: {log_every}              # a table row every N epochs (and the first and last)
+  # schedule: {{name: cosine, t_max: {epochs}, min_lr: 0.0, warmup: 0}}   # or step, exponential, plateau
+  # early_stopping: {{monitor: val_loss, patience: 10, min_delta: 1.0e-4, restore_best: true}}
+output: {output}                # the model file, relative to the current folder
+"""
+
+STARTERS = {
+    "xor": """\
+# XOR: the smallest problem a network without a hidden layer cannot learn.
+# Run it:  nnctl train xor.yaml        Check backprop:  nnctl gradcheck xor.yaml
+seed: 0                       # all randomness (init, shuffling, splits, data) derives from it
+data:
+  source: xor                 # xor | line | circles | moons | gauss | spiral | csv
+  standardize: true           # scale inputs by the training rows' mean and std
+model:
+  layers:                     # hidden layers first, the output layer last
+    - {units: 4, activation: tanh}      # identity | sigmoid | tanh | relu | leaky_relu
+    - {units: 1, activation: sigmoid}   # bce needs one sigmoid output unit
+  init: xavier                # xavier | he | normal | uniform | zeros
+""" + _TRAIN.format(loss="bce", optimizer="{name: sgd, lr: 0.1, momentum: 0.9}", epochs=2000, batch="full",
+                    log_every=250, output="xor.npz"),
+    "line": """\
+# A noisy line, y = 2x + 3 + N(0, 1), fitted by one linear unit: its weight is the slope and its
+# bias the intercept (inputs are left unscaled so they read that way).
+# Run it:  nnctl train line.yaml && nnctl info line.npz
+seed: 0
+data:
+  source: line
+  n: 2000                     # points
+  slope: 2.0
+  intercept: 3.0
+  noise: 1.0                  # standard deviation of the noise
+  x_range: [-1.0, 1.0]        # x is drawn uniformly from this range
+  standardize: false
+model:
+  layers:
+    - {units: 1, activation: identity}
+""" + _TRAIN.format(loss="mse", optimizer="{name: sgd, lr: 0.1}", epochs=500, batch="full", log_every=100,
+                    output="line.npz"),
+    "csv": """\
+# A classifier on your own CSV file: a header row, one column per feature, one for the label.
+# Edit path, target and the output layer's units (one per class), then: nnctl train this.yaml
+seed: 0
+data:
+  source: csv
+  path: data.csv              # relative to this file's folder
+  target: label               # the column to predict (class labels: text or integers)
+  # features: [a, b, c]       # default: every other column
+  # delimiter: ","
+  validation_split: 0.2       # held out after a seeded shuffle, reported as val_loss
+  standardize: true
+model:
+  layers:
+    - {units: 16, activation: relu, init: he}
+    - {units: 3, activation: softmax}   # cross_entropy: one softmax unit per class
+""" + _TRAIN.format(loss="cross_entropy", optimizer="{name: adam, lr: 0.001}", epochs=200, batch=32,
+                    log_every=20, output="model.npz"),
+}
