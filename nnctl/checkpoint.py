@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import ModelFileError
 from .modelfile import read_npz, write_npz_atomic
-from .train import EpochRecord, PartialEpoch, Trainer
+from .train import _NO_METRICS, EpochRecord, PartialEpoch, Trainer
 
 FORMAT = "nnctl-checkpoint"
 VERSION = 1
@@ -100,7 +100,7 @@ def restore(path: str | Path, trainer: Trainer) -> None:
             trainer.stopper.load_state(meta["stopper"])
             if "best_weights" in arrays:
                 trainer.stopper.best_weights = arrays["best_weights"]
-        trainer.history = [EpochRecord(d["epoch"], d["loss"], d["lr"], d["metrics"] or EpochRecord(0, 0, 0).metrics,
+        trainer.history = [EpochRecord(d["epoch"], d["loss"], d["lr"], d["metrics"] or _NO_METRICS,
                                        d["val_loss"], d["val_metrics"]) for d in meta["history"]]
         trainer.epoch = meta["epoch"]
         p = meta["partial"]

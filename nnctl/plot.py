@@ -112,9 +112,10 @@ def _boundary_panel(ax, mf: ModelFile, points) -> None:
 
         keys = {label_key(c): i for i, c in enumerate(classes)}
         idx = np.array([keys.get(label_key(v), 0) for v in points[1]])
+        size = 40 if len(idx) < 50 else 14
         for i, c in enumerate(classes):
             sel = idx == i
-            ax.scatter(points[0][sel, 0], points[0][sel, 1], s=40 if len(idx) < 50 else 14, edgecolors="k", linewidths=0.4, label=str(c))
+            ax.scatter(points[0][sel, 0], points[0][sel, 1], s=size, edgecolors="k", linewidths=0.4, label=str(c))
         ax.legend(title=mf.targets[0])
     ax.set_xlabel(mf.features[0])
     ax.set_ylabel(mf.features[1])

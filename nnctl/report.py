@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from typing import Any
 
 from rich.console import Console
@@ -66,6 +67,7 @@ class TrainReporter:
         self.rows: list[list[str]] = []
         self.start_epoch = start_epoch
         self._live = self._progress = self._task = None
+        self._next_refresh = 0.0
         self.widths = [max(len(c), 10) for c in self.columns]
 
     def logged(self, epoch: int) -> bool:
@@ -123,11 +125,15 @@ class TrainReporter:
                 print("  ".join(c.rjust(w) for c, w in zip(cells, self.widths, strict=True)),
                       file=sys.stderr, flush=True)
         if self._live is not None:
-            from rich.console import Group
+            logged = self.logged(record.epoch)
+            now = time.monotonic()
+            if logged or now >= self._next_refresh:  # a tiny net runs 10^5 epochs a second
+                from rich.console import Group
 
-            self._progress.update(self._task, completed=record.epoch, loss=fmt(record.loss, 4))
-            if self.logged(record.epoch):
-                self._live.update(Group(self.table(), self._progress))
+                self._next_refresh = now + 0.05
+                self._progress.update(self._task, completed=record.epoch, loss=fmt(record.loss, 4))
+                if logged:
+                    self._live.update(Group(self.table(), self._progress))
 
     def stop(self) -> None:
         if self._live is not None:

@@ -136,7 +136,7 @@ class EarlyStopping:
     def update(self, epoch: int, value: float, weights) -> bool:
         """Called after each epoch; True means stop now."""
         self.wait += 1
-        if value - self.min_delta < self.best:
+        if value + self.min_delta < self.best:  # Keras: an improvement beats the best by min_delta
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best:
                 self.best_weights = weights.copy()

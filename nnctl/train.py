@@ -112,7 +112,7 @@ class EpochRecord:
 
     def as_dict(self) -> dict:
         return {"epoch": self.epoch, "loss": self.loss, "val_loss": self.val_loss, "lr": self.lr,
-                "metrics": self.metrics, "val_metrics": self.val_metrics}
+                "metrics": dict(self.metrics), "val_metrics": self.val_metrics}
 
 
 class Interrupted(Exception):  # noqa: N818 - a signal, not a failure
