@@ -24,6 +24,7 @@ class RawData:
     targets: list[str]
     y_numeric: np.ndarray | None  # (n, n_targets), when every target cell is a number
     y_labels: list[str] | None = None  # one label per row, when the single target holds text
+    X_aug: np.ndarray | None = None  # X with a column of ones, when the loader built it (X is its view)
 
 
 # --- built-in sets -----------------------------------------------------------------------------
@@ -110,15 +111,16 @@ def _load_csv(d, base_dir: Path) -> RawData:
             raise ConfigError(f"data.features: {table.header[both.pop()]!r} is also the target")
     if not f_idx:
         raise DataError("no feature columns left besides the target", source=table.source)
-    X = csvio.numeric_columns(table, f_idx, d.delimiter)
     features = [table.header[i] for i in f_idx]
-    try:
-        y = csvio.numeric_columns(table, t_idx, d.delimiter)
-        return RawData(X, features, targets, y)
+    y_numeric = y_labels = None
+    try:  # the targets first: reading the features may reuse the parsed file's memory
+        y_numeric = csvio.numeric_columns(table, t_idx, d.delimiter)
     except DataError:
         if len(t_idx) > 1:
             raise
-        return RawData(X, features, targets, None, csvio.text_column(table, t_idx[0], d.delimiter))
+        y_labels = csvio.text_column(table, t_idx[0], d.delimiter)
+    X_aug = csvio.augmented_features(table, f_idx, d.delimiter)
+    return RawData(X_aug[:, :-1], features, targets, y_numeric, y_labels, X_aug)
 
 
 # --- encoding --------------------------------------------------------------------------------
@@ -152,6 +154,7 @@ class Encoded:
     features: list[str]
     targets: list[str]
     classes: list | None = None
+    X_aug: np.ndarray | None = None  # X with a column of ones that make_split may reuse
 
 
 def encode(raw: RawData, loss: str, out_units: int, last: str = "model.layers.-1.units") -> Encoded:
@@ -164,7 +167,7 @@ def encode(raw: RawData, loss: str, out_units: int, last: str = "model.layers.-1
         if out_units != raw.y_numeric.shape[1]:
             raise ConfigError(f"{last}: the output layer has {out_units} units but there are "
                               f"{raw.y_numeric.shape[1]} target column(s); expected them equal")
-        return Encoded(raw.X, raw.y_numeric, raw.features, raw.targets)
+        return Encoded(raw.X, raw.y_numeric, raw.features, raw.targets, X_aug=raw.X_aug)
     if len(raw.targets) != 1:
         raise ConfigError(f"data.target: loss {loss} takes one target column, got {len(raw.targets)}")
     labels = raw.y_labels if raw.y_labels is not None else list(raw.y_numeric[:, 0])
@@ -178,7 +181,7 @@ def encode(raw: RawData, loss: str, out_units: int, last: str = "model.layers.-1
                             "(use cross_entropy for more)")
         if out_units != 1:
             raise ConfigError(f"{last}: loss bce needs 1 output unit, got {out_units}")
-        return Encoded(raw.X, idx[:, None].astype(np.float64), raw.features, raw.targets, classes)
+        return Encoded(raw.X, idx[:, None].astype(np.float64), raw.features, raw.targets, classes, raw.X_aug)
     if len(classes) < 2:
         raise DataError(f"target {raw.targets[0]!r} has only one class ({_preview(classes)}); "
                         "a classifier needs at least 2")
@@ -188,7 +191,7 @@ def encode(raw: RawData, loss: str, out_units: int, last: str = "model.layers.-1
                           "cross_entropy needs one unit per class")
     Y = np.zeros((len(idx), len(classes)))
     Y[np.arange(len(idx)), idx] = 1.0
-    return Encoded(raw.X, Y, raw.features, raw.targets, classes)
+    return Encoded(raw.X, Y, raw.features, raw.targets, classes, raw.X_aug)
 
 
 def _preview(classes: list) -> str:
@@ -237,6 +240,8 @@ def make_split(enc: Encoded, fraction: float, rng: np.random.Generator, standard
             raise DataError(f"validation_split {fraction} of {n} rows leaves no training rows")
         order = rng.permutation(n)
         tr, va = np.sort(order[n_val:]), np.sort(order[:n_val])
+    if enc.X_aug is not None and np.dtype(dtype) == np.float64:
+        return _split_in_place(enc.X_aug, Y, tr, va, standardize)
     n_tr = n if tr is None else len(tr)
     mean = std = None
     if standardize:  # two passes in float64: the mean, then the spread around it
@@ -259,3 +264,40 @@ def make_split(enc: Encoded, fraction: float, rng: np.random.Generator, standard
         Y_val = Y[va].astype(dtype)
     Y_tr = (Y if tr is None else Y[tr]).astype(dtype)
     return Split(Xa, Y_tr, X_val, Y_val, mean, std)
+
+
+def _stats(Xa: np.ndarray, nf: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of the first nf columns, in two chunked float64 passes; a constant column gets std 1."""
+    n = Xa.shape[0]
+    total = np.zeros(nf)
+    for a, b, _ in _chunks(None, n):
+        total += Xa[a:b, :nf].sum(axis=0)
+    mean = total / n
+    sq = np.zeros(nf)
+    for a, b, _ in _chunks(None, n):
+        sq += ((Xa[a:b, :nf] - mean) ** 2).sum(axis=0)
+    std = np.sqrt(sq / n)
+    std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    return mean, std
+
+
+def _split_in_place(Xa: np.ndarray, Y: np.ndarray, tr, va, standardize: bool) -> Split:
+    """make_split for float64 rows the loader already laid out as [X, 1]: the validation rows are
+    copied out, the training rows moved up in place (tr is sorted, so no row is overwritten before
+    it is read) and scaled in place. No second copy of the data is ever made."""
+    nf = Xa.shape[1] - 1
+    X_val = Y_val = None
+    if tr is not None:
+        X_val, Y_val = Xa[va, :nf].copy(), Y[va].astype(np.float64)
+        for a, b, rows in _chunks(tr, len(tr)):
+            Xa[a:b] = Xa[rows]
+        Xa, Y = Xa[:len(tr)], Y[tr]
+    mean = std = None
+    if standardize:
+        mean, std = _stats(Xa, nf)
+        for a, b, _ in _chunks(None, Xa.shape[0]):
+            Xa[a:b, :nf] -= mean
+            Xa[a:b, :nf] /= std
+        if X_val is not None:
+            X_val = (X_val - mean) / std
+    return Split(Xa, Y.astype(np.float64), X_val, Y_val, mean, std)

@@ -58,8 +58,9 @@ def build_activations(cfg: Config, plugin_files: dict[str, Path] | None = None) 
     return acts
 
 
-def prepare_data(cfg: Config, rng: np.random.Generator) -> Prepared:
-    raw = datamod.load_raw(cfg, cfg.base_dir, rng)
+def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | None = None) -> Prepared:
+    """The config's data (or `raw`, rows given directly), encoded, split, scaled and cast."""
+    raw = raw if raw is not None else datamod.load_raw(cfg, cfg.base_dir, rng)
     try:
         enc = datamod.encode(raw, cfg.train.loss, cfg.model.layers[-1].units,
                              f"model.layers.{len(cfg.model.layers) - 1}.units")
@@ -298,11 +299,13 @@ class TrainResult:
         return self.trainer.final
 
 
-def setup(cfg: Config, init_from: MLP | None = None, plugin_files=None) -> Trainer:
-    """Everything before the first epoch: one Generator from the seed feeds data, split and init."""
+def setup(cfg: Config, init_from: MLP | None = None, plugin_files=None,
+          raw: datamod.RawData | None = None) -> Trainer:
+    """Everything before the first epoch: one Generator from the seed feeds data, split and init.
+    `raw` trains on rows given directly (X, and y as numbers or labels) instead of `data.source`."""
     rng = np.random.default_rng(cfg.seed)
     acts = build_activations(cfg, plugin_files)
-    prepared = prepare_data(cfg, rng)
+    prepared = prepare_data(cfg, rng, raw)
     model = build_model(cfg, prepared.split.X_train.shape[1], rng, acts)
     if init_from is not None:
         model = copy_weights(init_from, model)

@@ -112,3 +112,29 @@ def test_float32_split_is_float32():
     s = datamod.make_split(datamod.Encoded(X, X[:, :1], ["a", "b", "c"], ["y"]), 0.3,
                            np.random.default_rng(0), standardize=True, dtype=np.float32)
     assert s.X_train.dtype == s.X_val.dtype == s.Y_train.dtype == np.float32
+
+
+@pytest.mark.parametrize("fraction,scale", [(0.0, False), (0.0, True), (0.3, True), (0.25, False)])
+@pytest.mark.parametrize("header", ["y,a,b,skip", "a,y,skip,b", "a,b,skip,y"])
+def test_in_place_split_of_a_csv_equals_the_copying_split(tmp_path, fraction, scale, header):
+    """Loading a numeric CSV reuses the parsed array's memory for training; the result must be the
+    same as the general path that copies."""
+    rng = np.random.default_rng(5)
+    cols = header.split(",")
+    table = rng.normal(size=(37, 4)).round(3)
+    table[:, cols.index("y")] = rng.integers(0, 3, 37)
+    (tmp_path / "d.csv").write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in table) + "\n")
+    cfg = _cfg({"source": "csv", "path": "d.csv", "target": "y", "features": ["a", "b"]}, "cross_entropy",
+               ("softmax", 3))
+    raw = datamod.load_raw(cfg, tmp_path, np.random.default_rng(0))
+    assert raw.X_aug is not None
+    enc = datamod.encode(raw, "cross_entropy", 3)
+    copy = datamod.Encoded(table[:, [cols.index("a"), cols.index("b")]].copy(), enc.Y.copy(), enc.features,
+                           enc.targets, enc.classes)
+    expected = datamod.make_split(copy, fraction, np.random.default_rng(9), scale)
+    got = datamod.make_split(enc, fraction, np.random.default_rng(9), scale)
+    np.testing.assert_allclose(got.X_train_aug, expected.X_train_aug, rtol=1e-13, atol=1e-15)
+    np.testing.assert_array_equal(got.Y_train, expected.Y_train)
+    if fraction:
+        np.testing.assert_allclose(got.X_val, expected.X_val, rtol=1e-13, atol=1e-15)
+        np.testing.assert_array_equal(got.Y_val, expected.Y_val)
