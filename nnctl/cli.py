@@ -22,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: rendering it with Rich would double `nnctl --help`'s start-up
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Train multilayer perceptrons written in plain NumPy, driven by YAML configs.\n\n"
          "Example: nnctl train configs/xor.yaml && nnctl predict xor.npz datasets/xor.csv",
