@@ -72,6 +72,21 @@ XOR = """
     """
 
 
+# A user's plugin file: Swish, and a BadSwish that forgets the product rule in its derivative.
+PLUGINS = """
+    import numpy as np
+    class Swish:
+        def forward(self, z):
+            return z / (1 + np.exp(-z))
+        def derivative(self, z, a):
+            s = 1 / (1 + np.exp(-z))
+            return s + z * s * (1 - s)
+    class BadSwish(Swish):
+        def derivative(self, z, a):
+            return 1 / (1 + np.exp(-z))
+    """
+
+
 @pytest.fixture
 def xor_config(write):
     return write("xor.yaml", XOR)

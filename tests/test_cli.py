@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from .conftest import DATASETS, XOR
+from .conftest import DATASETS, PLUGINS, XOR
 
 XOR_ROWS = "x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n"
 
@@ -58,8 +58,7 @@ def test_quiet_prints_nothing(nnctl, xor_config):
 
 
 def test_validation_columns(nnctl, tmp_path):
-    r = nnctl("train", "../" * 0 + str(tmp_path.parent / "iris.yaml") if False else _iris(tmp_path), "--json")
-    doc = r.json()
+    doc = nnctl("train", _iris(tmp_path), "--json").json()
     assert doc["val_loss"] is not None and "accuracy" in doc["val_metrics"]
     assert "val_loss" in nnctl("train", _iris(tmp_path)).stderr
 
@@ -164,18 +163,7 @@ def test_gradcheck_pass_json_and_model(nnctl, xor_config):
 
 
 def test_gradcheck_finds_a_wrong_plugin_derivative(nnctl, write):
-    write("acts.py", """
-        import numpy as np
-        class BadSwish:
-            def forward(self, z):
-                return z / (1 + np.exp(-z))
-            def derivative(self, z, a):
-                return 1 / (1 + np.exp(-z))
-        class Swish(BadSwish):
-            def derivative(self, z, a):
-                s = 1 / (1 + np.exp(-z))
-                return s + z * s * (1 - s)
-        """)
+    write("acts.py", PLUGINS)
     cfg = write("p.yaml", XOR.replace("activation: tanh", 'activation: {plugin: "acts.py:BadSwish"}'))
     r = nnctl("gradcheck", cfg)
     assert r.code == 1 and "FAIL" in r.stdout and "MISMATCH" in r.stderr
@@ -184,15 +172,7 @@ def test_gradcheck_finds_a_wrong_plugin_derivative(nnctl, write):
 
 
 def test_plugin_model_needs_plugin_flag(nnctl, write):
-    write("acts.py", """
-        import numpy as np
-        class Swish:
-            def forward(self, z):
-                return z / (1 + np.exp(-z))
-            def derivative(self, z, a):
-                s = 1 / (1 + np.exp(-z))
-                return s + z * s * (1 - s)
-        """)
+    write("acts.py", PLUGINS)
     cfg = write("p.yaml", XOR.replace("activation: tanh", 'activation: {plugin: "acts.py:Swish"}'))
     assert nnctl("train", cfg, "-q", "--out", "p.npz").code == 0
     r = nnctl("predict", "p.npz", input=XOR_ROWS)
