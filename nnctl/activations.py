@@ -31,7 +31,6 @@ class Activation:
     """
 
     name = ""
-    elementwise = True
     aliases_input = False  # identity: the activation buffer is Z itself, nothing to compute
 
     def backward(self, da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -174,7 +173,6 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 
 class Softmax(Activation):
     name = "softmax"
-    elementwise = False
 
     def forward(self, z):
         return softmax(z)

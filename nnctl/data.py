@@ -218,7 +218,7 @@ class Split:
         return self.X_train_aug[:, :-1]
 
 
-CHUNK = 4096  # rows per pass when copying, so no full-size temporary is ever made
+CHUNK = csvio.CHUNK  # rows per pass when copying, so no full-size temporary is ever made
 
 
 def _chunks(rows: np.ndarray | None, n: int):

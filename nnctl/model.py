@@ -203,7 +203,6 @@ class Workspace:
         for part in (*model.activations, loss):
             part.prepare(model.dtype)
         self.grad = np.empty_like(model.flat)
-        self.gW, self.gb = flat_views(self.grad, model.shapes)
         self.Wb = _bias_folded(model.flat, model.shapes)
         self.WbT = [w.T for w in self.Wb]
         self.gWb = _bias_folded(self.grad, model.shapes)

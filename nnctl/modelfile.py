@@ -107,8 +107,8 @@ def activation_spec(act: Activation) -> Any:
     return {"plugin": spec} if spec else act.name
 
 
-def save(path: str | Path, model: MLP, meta: dict, x_mean=None, x_std=None,
-         extra: dict[str, np.ndarray] | None = None) -> None:
+def save(path: str | Path, model: MLP, meta: dict, x_mean=None, x_std=None) -> None:
+    """Write the model file (atomically): W_i, b_i, the input scaling, and `meta` as JSON."""
     arrays: dict[str, np.ndarray] = {}
     for name, p in zip(model.param_names, model.params, strict=True):
         arrays[name] = p
@@ -120,7 +120,6 @@ def save(path: str | Path, model: MLP, meta: dict, x_mean=None, x_std=None,
                        for W, a in zip(model.W, model.activations, strict=True)],
             **meta}
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True, allow_nan=False))
-    arrays.update(extra or {})
     write_npz_atomic(path, arrays)
 
 
@@ -133,7 +132,6 @@ class ModelFile:
     meta: dict
     x_mean: np.ndarray | None
     x_std: np.ndarray | None
-    extra: dict[str, np.ndarray]
 
     @property
     def features(self) -> list[str]:
@@ -307,7 +305,7 @@ def _activations(meta: dict, fail, plugin_files: list[Path] | None) -> list[Acti
     return acts
 
 
-def inspect(path: str | Path, extra_keys: tuple[str, ...] = ()) -> tuple[dict, dict[str, np.ndarray]]:
+def inspect(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     """Read and validate a model file without building it (no plugin is loaded): (meta, arrays)."""
     source = str(path)
 
@@ -323,7 +321,7 @@ def inspect(path: str | Path, extra_keys: tuple[str, ...] = ()) -> tuple[dict, d
         expected |= {"x_mean", "x_std"}
     for key in sorted(expected - arrays.keys()):
         raise fail(f"missing key {key!r}")
-    for key in sorted(arrays.keys() - expected - set(extra_keys)):
+    for key in sorted(arrays.keys() - expected):
         raise fail(f"unexpected key {key!r}; this format defines W0…W{L - 1}, b0…b{L - 1}, "
                    "x_mean, x_std and meta")
     n_in = len(meta["features"])
@@ -361,10 +359,9 @@ def inspect(path: str | Path, extra_keys: tuple[str, ...] = ()) -> tuple[dict, d
     return meta, arrays
 
 
-def load(path: str | Path, plugin_files: list[Path] | None = None,
-         extra_keys: tuple[str, ...] = ()) -> ModelFile:
+def load(path: str | Path, plugin_files: list[Path] | None = None) -> ModelFile:
     """Read and validate a model file. Raises ModelFileError naming the key at fault."""
-    meta, arrays = inspect(path, extra_keys)
+    meta, arrays = inspect(path)
 
     def fail(msg):
         return ModelFileError(msg, source=str(path))
@@ -372,5 +369,4 @@ def load(path: str | Path, plugin_files: list[Path] | None = None,
     L = len(meta["layers"])
     model = MLP([arrays[f"W{i}"] for i in range(L)], [arrays[f"b{i}"] for i in range(L)],
                 _activations(meta, fail, plugin_files))
-    extra = {k: arrays[k] for k in extra_keys if k in arrays}
-    return ModelFile(str(path), model, meta, arrays.get("x_mean"), arrays.get("x_std"), extra)
+    return ModelFile(str(path), model, meta, arrays.get("x_mean"), arrays.get("x_std"))
