@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,8 @@ from nnctl.activations import ACTIVATIONS, PluginActivation
 from nnctl.gradcheck import check_gradients, numeric_gradient, relative_error
 from nnctl.losses import LOSSES
 from nnctl.model import MLP
+
+from .conftest import PLUGINS
 
 HIDDEN = [a for a in ACTIVATIONS if a != "softmax"]
 # Every output activation each loss accepts: bce needs sigmoid, cross_entropy softmax, mse any.
@@ -63,18 +67,10 @@ def test_weight_decay_gradient_is_lambda_w(loss, out):
         np.testing.assert_array_equal(decayed[2 * i + 1], plain[2 * i + 1])
 
 
-class Swish:
-    def forward(self, z):
-        return z / (1 + np.exp(-z))
-
-    def derivative(self, z, a):
-        s = 1 / (1 + np.exp(-z))
-        return s + z * s * (1 - s)
-
-
-class WrongSwish(Swish):
-    def derivative(self, z, a):
-        return 1 / (1 + np.exp(-z))  # forgets the product rule
+# The same plugin source the CLI tests write to a file: Swish, and a BadSwish without the product rule.
+_plugins: dict = {}
+exec(textwrap.dedent(PLUGINS), _plugins)  # noqa: S102 - the test suite's own source text
+Swish, WrongSwish = _plugins["Swish"], _plugins["BadSwish"]
 
 
 def test_plugin_activation_passes_and_a_wrong_derivative_fails():
