@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, did_you_mean
 
 MAX_BYTES = 4 << 30
 
@@ -47,9 +47,7 @@ class Table:
         try:
             return self.header.index(name)
         except ValueError:
-            from .config import _did_you_mean
-
-            raise DataError(f"no {what} column {name!r}{_did_you_mean(name, self.header)}; "
+            raise DataError(f"no {what} column {name!r}{did_you_mean(name, self.header)}; "
                             f"the header has {', '.join(self.header)}", source=self.source) from None
 
 

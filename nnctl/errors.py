@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from enum import IntEnum
 
 
@@ -59,3 +60,9 @@ class DivergedError(NnctlError):
         self.epoch = epoch
         super().__init__(f"training diverged at epoch {epoch}: {what} is not finite "
                          "(try a smaller learning rate); no model file was written")
+
+
+def did_you_mean(word: str, choices) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
