@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -97,3 +98,16 @@ def test_no_color_and_plain_lines_when_not_a_terminal(tmp_path):
     assert r.returncode == 0
     assert "\r" not in r.stderr and "\x1b[" not in r.stderr
     assert len(r.stderr.splitlines()) == 1 + 4 + 1  # header, epochs 1/100/200/300, summary
+
+
+def test_live_table_and_progress_bar_on_a_terminal(tmp_path):
+    """With a terminal (forced through Rich's TTY_COMPATIBLE), the table is drawn live under a
+    progress bar and left complete at the end."""
+    cfg = _config(tmp_path)
+    env = {**os.environ, "TTY_COMPATIBLE": "1", "NO_COLOR": "1", "COLUMNS": "100"}
+    r = subprocess.run([*NNCTL, "train", cfg], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", r.stderr)  # styles and cursor moves
+    assert "\x1b[" in r.stderr  # the live view drives the cursor
+    assert "┃ epoch ┃" in plain and "│   300 │" in plain  # the Rich table, with its last row
+    assert "trained 300 epochs" in plain
