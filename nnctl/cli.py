@@ -368,7 +368,8 @@ def gradcheck(
 @app.command()
 def plot(
     model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="PNG to write; default <model stem>.png.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="PNG to write; default <model stem>.png in the current folder.")] = None,
     plugin: PluginOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -381,7 +382,7 @@ def plot(
         from . import modelfile
         from .plot import plot_model
 
-        target = out or model.with_suffix(".png")
+        target = out or Path(f"{model.stem}.png")  # like every output file: in the current folder
         modelfile.check_writable(target)
         mf = modelfile.load(model, plugin_files=plugin)
         panels = plot_model(mf, target)

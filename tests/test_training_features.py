@@ -326,3 +326,10 @@ def test_json_report_is_one_document(nnctl, xor_config):
     r = nnctl("train", xor_config, "--json")
     json.loads(r.stdout)
     assert r.stdout.count("\n") == 1 and io.StringIO(r.stdout).readline().startswith("{")
+
+
+def test_plot_default_output_is_the_model_stem_in_the_current_folder(nnctl, xor_config, tmp_path):
+    (tmp_path / "runs").mkdir()
+    nnctl("train", xor_config, "-q", "--out", "runs/first.npz")
+    assert nnctl("plot", "runs/first.npz").code == 0
+    assert (tmp_path / "first.png").exists() and not (tmp_path / "runs" / "first.png").exists()
