@@ -247,6 +247,7 @@ def evaluate(
                                         show_default=False)],
     plugin: PluginOpt = None,
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Loss and metrics of a saved model on labelled data.
@@ -263,6 +264,8 @@ def evaluate(
         if json_:
             report.emit_json(result)
             return
+        if quiet:
+            return
         rows = [["loss", report.fmt(result["loss"])], ["rows", str(result["rows"])]]
         rows += [[k, report.fmt(v, 4)] for k, v in result["metrics"].items()]
         report.print_table(f"{model} on {data}", ["metric", "value"], rows)
@@ -277,6 +280,7 @@ def evaluate(
 def info(
     model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Architecture, parameter count, training config and final metrics of a model file.
@@ -299,6 +303,8 @@ def info(
                "epochs": meta.get("epochs"), "config": meta.get("config"), "metrics": meta.get("metrics")}
         if json_:
             report.emit_json(doc)
+            return
+        if quiet:
             return
         report.print_table(f"{model}", ["layer", "in", "units", "activation"],
                            [[str(la["index"]), str(la["in"]), str(la["units"]), str(la["activation"])]
@@ -324,6 +330,7 @@ def gradcheck(
         help="Use the first N training rows (default: all, at most 100).", min=1)] = None,
     set_: SetOpt = None,
     json_: JsonOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Compare backprop's gradients with central finite differences, tensor by tensor, in float64.
@@ -353,7 +360,7 @@ def gradcheck(
                               cfg.train.weight_decay, eps, tol, atol)
         if json_:
             report.emit_json(rep.as_dict())
-        else:
+        elif not quiet:
             report.print_table(
                 f"gradient check: {n} rows, eps {eps:g}, tol {tol:g}, atol {atol:g}",
                 ["tensor", "shape", "rel_error", "max_abs_error", "result"],
@@ -371,6 +378,7 @@ def plot(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="PNG to write; default <model stem>.png in the current folder.")] = None,
     plugin: PluginOpt = None,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Plot the training and validation loss curves, and the decision boundary (two-feature
@@ -386,7 +394,8 @@ def plot(
         modelfile.check_writable(target)
         mf = modelfile.load(model, plugin_files=plugin)
         panels = plot_model(mf, target)
-        print(f"wrote {target} ({', '.join(panels)})", file=sys.stderr)
+        if not quiet:
+            print(f"wrote {target} ({', '.join(panels)})", file=sys.stderr)
 
 
 @app.command()
@@ -394,6 +403,7 @@ def init(
     kind: Annotated[str, typer.Argument(help="xor, line or csv.")] = "xor",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the config here instead of stdout.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Write a commented starter config (to stdout without --out).
@@ -414,7 +424,8 @@ def init(
             raise UsageError("already exists; pass --force to overwrite it", source=str(out))
         modelfile.check_writable(out)
         modelfile.atomic_write(out, lambda fh: fh.write(text.encode()))
-        print(f"wrote {out}: edit it, then run nnctl train {out}", file=sys.stderr)
+        if not quiet:
+            print(f"wrote {out}: edit it, then run nnctl train {out}", file=sys.stderr)
 
 
 @app.command("config")

@@ -209,3 +209,15 @@ def test_bad_config_exits_2_with_one_clear_message(nnctl, write):
     r = nnctl("train", cfg)
     assert r.code == 2 and r.stderr.startswith("error: ") and "did you mean 'epochs'" in r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_quiet_on_the_reporting_commands(nnctl, xor_config, write):
+    nnctl("train", xor_config, "-q")
+    data = write("xor.csv", XOR_ROWS)
+    for args in (["evaluate", "xor.npz", data], ["info", "xor.npz"], ["gradcheck", xor_config],
+                 ["plot", "xor.npz"], ["init", "xor", "--out", "new.yaml"]):
+        r = nnctl(*args, "--quiet")
+        assert r.code == 0 and r.stdout == "" and r.stderr == "", (args, r)
+    wrong = write("p.yaml", XOR.replace("activation: tanh", 'activation: {plugin: "acts.py:BadSwish"}'))
+    write("acts.py", PLUGINS)
+    assert nnctl("gradcheck", wrong, "--quiet").code == 1  # quiet, but the exit code still tells
