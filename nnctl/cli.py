@@ -130,7 +130,7 @@ def train(
                 raise UsageError(f"does not fit the config: {exc}", source=f"--init-from {init_from}") from None
         if resume is not None:
             checkpoint.restore(resume, trainer)
-        reporter = report.TrainReporter(trainer.metric_names, cfg.train.epochs, cfg.train.log_every,
+        reporter = report.TrainReporter(trainer.metric_names, cfg.train.epochs, trainer.is_logged,
                                         trainer.prepared.split.X_val is not None, quiet or json_,
                                         start_epoch=trainer.epoch)
         csv_log = callbacks.MetricsCSV(metrics_csv, trainer) if metrics_csv else None

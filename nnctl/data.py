@@ -243,17 +243,7 @@ def make_split(enc: Encoded, fraction: float, rng: np.random.Generator, standard
     if enc.X_aug is not None and np.dtype(dtype) == np.float64:
         return _split_in_place(enc.X_aug, Y, tr, va, standardize)
     n_tr = n if tr is None else len(tr)
-    mean = std = None
-    if standardize:  # two passes in float64: the mean, then the spread around it
-        total = np.zeros(nf)
-        for _, _, rows in _chunks(tr, n_tr):
-            total += X[rows].sum(axis=0)
-        mean = total / n_tr
-        sq = np.zeros(nf)
-        for _, _, rows in _chunks(tr, n_tr):
-            sq += ((X[rows] - mean) ** 2).sum(axis=0)
-        std = np.sqrt(sq / n_tr)
-        std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    mean, std = _stats(X, tr, n_tr) if standardize else (None, None)
     Xa = np.empty((n_tr, nf + 1), dtype=dtype)
     Xa[:, nf] = 1.0
     for a, b, rows in _chunks(tr, n_tr):
@@ -266,16 +256,16 @@ def make_split(enc: Encoded, fraction: float, rng: np.random.Generator, standard
     return Split(Xa, Y_tr, X_val, Y_val, mean, std)
 
 
-def _stats(Xa: np.ndarray, nf: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of the first nf columns, in two chunked float64 passes; a constant column gets std 1."""
-    n = Xa.shape[0]
-    total = np.zeros(nf)
-    for a, b, _ in _chunks(None, n):
-        total += Xa[a:b, :nf].sum(axis=0)
+def _stats(X: np.ndarray, rows: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of X's selected rows (all n when rows is None), in two chunked float64 passes:
+    the mean, then the spread around it. A constant column gets std 1 (no division by zero)."""
+    total = np.zeros(X.shape[1])
+    for _, _, sel in _chunks(rows, n):
+        total += X[sel].sum(axis=0)
     mean = total / n
-    sq = np.zeros(nf)
-    for a, b, _ in _chunks(None, n):
-        sq += ((Xa[a:b, :nf] - mean) ** 2).sum(axis=0)
+    sq = np.zeros(X.shape[1])
+    for _, _, sel in _chunks(rows, n):
+        sq += ((X[sel] - mean) ** 2).sum(axis=0)
     std = np.sqrt(sq / n)
     std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
     return mean, std
@@ -294,7 +284,7 @@ def _split_in_place(Xa: np.ndarray, Y: np.ndarray, tr, va, standardize: bool) ->
         Xa, Y = Xa[:len(tr)], Y[tr]
     mean = std = None
     if standardize:
-        mean, std = _stats(Xa, nf)
+        mean, std = _stats(Xa[:, :nf], None, Xa.shape[0])
         for a, b, _ in _chunks(None, Xa.shape[0]):
             Xa[a:b, :nf] -= mean
             Xa[a:b, :nf] /= std

@@ -64,22 +64,16 @@ class SGD(Optimizer):
     def step(self, grads: list[np.ndarray]) -> None:
         self.t += 1
         lr, mu = self._lr_arr, self._mu
-        if len(grads) == 1 and self.momentum and not self.nesterov:  # the trainer's flat vector
-            v, tmp = self.velocity[0], self.tmp[0]
-            np.multiply(v, mu, out=v)
-            v += grads[0]
-            np.multiply(v, lr, out=tmp)
-            self.params[0] -= tmp
-            return
         if not self.momentum:
             for p, g, tmp in zip(self.params, grads, self.tmp, strict=True):
                 np.multiply(g, lr, out=tmp)
                 p -= tmp
             return
+        nesterov = self.nesterov
         for p, g, v, tmp in zip(self.params, grads, self.velocity, self.tmp, strict=True):
             np.multiply(v, mu, out=v)
             v += g
-            if self.nesterov:
+            if nesterov:
                 np.multiply(v, mu, out=tmp)
                 tmp += g
                 np.multiply(tmp, lr, out=tmp)

@@ -11,6 +11,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -52,11 +53,11 @@ def error(message: str) -> None:
 class TrainReporter:
     """Called after every epoch; shows the rows of logged epochs."""
 
-    def __init__(self, metric_names: list[str], epochs: int, log_every: int, validation: bool,
+    def __init__(self, metric_names: list[str], epochs: int, logged: Callable[[int], bool], validation: bool,
                  quiet: bool = False, start_epoch: int = 0):
         self.metric_names = metric_names
         self.epochs = epochs
-        self.log_every = log_every
+        self.logged = logged  # the trainer's rule for which epochs make a table row
         self.validation = validation
         self.quiet = quiet
         self.live = stderr.is_terminal and not quiet
@@ -69,9 +70,6 @@ class TrainReporter:
         self._live = self._progress = self._task = None
         self._next_refresh = 0.0
         self.widths = [max(len(c), 10) for c in self.columns]
-
-    def logged(self, epoch: int) -> bool:
-        return epoch == 1 or epoch % self.log_every == 0 or epoch == self.epochs
 
     def _cells(self, r) -> list[str]:
         cells = [str(r.epoch), fmt(r.loss), *(fmt(r.metrics.get(m), 4) for m in self.metric_names)]

@@ -169,9 +169,12 @@ class Trainer:
             self.xbuf = np.empty((self.batch, X.shape[1]), X.dtype)
             self.ybuf = np.empty((self.batch, Y.shape[1]), Y.dtype)
 
+    def is_logged(self, epoch: int) -> bool:
+        """A row of the loss table: every log_every epochs, and the first and the last."""
+        return epoch == 1 or epoch % self.cfg.train.log_every == 0 or epoch == self.cfg.train.epochs
+
     def _wants_metrics(self, epoch: int) -> bool:
-        every = self.cfg.train.log_every
-        return self.metrics_every_epoch or epoch == 1 or epoch % every == 0 or epoch == self.cfg.train.epochs
+        return self.metrics_every_epoch or self.is_logged(epoch)
 
     def run_epoch(self, epoch: int) -> EpochRecord:
         s = self.prepared.split
@@ -239,13 +242,13 @@ class Trainer:
                 and self.partial is None)
 
     def _fit_full_batch(self, on_epoch) -> None:
-        s, epochs, every = self.prepared.split, self.cfg.train.epochs, self.cfg.train.log_every
+        s, epochs, logged = self.prepared.split, self.cfg.train.epochs, self.is_logged
         X, Y, step, opt_step, grads = s.X_train_aug, s.Y_train, self.ws.step, self.optimizer.step, [self.ws.grad]
         flag, history, isfinite = self.stop_flag, self.history, math.isfinite
         self.optimizer.lr = lr = self.schedule.lr
         while self.epoch < epochs:
             epoch = self.epoch + 1
-            if epoch == 1 or epoch % every == 0 or epoch == epochs:
+            if logged(epoch):
                 record = self.run_epoch(epoch)  # the general path: it also computes the metrics
             else:
                 if flag[0]:
