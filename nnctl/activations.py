@@ -32,6 +32,10 @@ class Activation:
 
     name = ""
     aliases_input = False  # identity: the activation buffer is Z itself, nothing to compute
+    # The in-place forms work with out is z (forward) and out is da (backward), and backward
+    # never reads z: a hidden layer can then keep Z, A, dL/dA and dL/dZ in two buffers instead
+    # of four, which matters because every buffer is cold after the matrix products between uses.
+    in_place = False
 
     def backward(self, da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         """dL/dZ from dL/dA for an elementwise activation. Shapes: (n_samples, units)."""
@@ -53,6 +57,7 @@ class Activation:
 class Identity(Activation):
     name = "identity"
     aliases_input = True
+    in_place = True
 
     def forward(self, z):
         return z.copy()
@@ -80,6 +85,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 class Sigmoid(Activation):
     name = "sigmoid"
+    in_place = True
 
     def forward(self, z):
         return sigmoid(z)
@@ -104,6 +110,7 @@ class Sigmoid(Activation):
 
 class Tanh(Activation):
     name = "tanh"
+    in_place = True
 
     def forward(self, z):
         return np.tanh(z)
@@ -122,6 +129,7 @@ class Tanh(Activation):
 
 class ReLU(Activation):
     name = "relu"
+    in_place = True
 
     def forward(self, z):
         return np.maximum(z, 0)
@@ -142,6 +150,7 @@ class ReLU(Activation):
 
 class LeakyReLU(Activation):
     name = "leaky_relu"
+    in_place = True
     slope = 0.01  # PyTorch's and Keras' default negative slope
 
     def forward(self, z):
@@ -173,6 +182,7 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 
 class Softmax(Activation):
     name = "softmax"
+    in_place = True
 
     def forward(self, z):
         return softmax(z)

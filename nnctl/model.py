@@ -175,12 +175,13 @@ class _Buffers:
         self.H = [np.ones((u + 1, m), dt) for u in units[:-1]]
         self.A = [h[:-1] for h in self.H] + [np.empty((units[-1], m), dt)]
         acts = model.activations
-        self.Z = [a if act.aliases_input else np.empty_like(a) for a, act in zip(self.A, acts, strict=True)]
+        # A hidden layer whose activation works in place keeps Z in A's buffer and dL/dA in
+        # dL/dZ's; the output layer keeps its logits, which the loss reads, unless it is the identity.
+        shared = [act.in_place for act in acts[:-1]] + [acts[-1].aliases_input]
+        self.Z = [a if same else np.empty_like(a) for a, same in zip(self.A, shared, strict=True)]
         self.S = [np.empty_like(a) for a in self.A]  # each activation's scratch (ReLU's mask)
         self.dZ = [np.empty_like(a) for a in self.A]
-        # dL/dA of hidden layer i; for an identity layer it is dL/dZ itself
-        self.dA = [dz if act.aliases_input else np.empty_like(dz)
-                   for dz, act in zip(self.dZ[:-1], model.activations[:-1], strict=True)]
+        self.dA = [dz if same else np.empty_like(dz) for dz, same in zip(self.dZ[:-1], shared[:-1], strict=True)]
         self.tmp = np.empty_like(self.A[-1])
         self.ones = np.ones(self.tmp.size, dt)  # for sums as dot products (faster than .sum())
         # the (m, units) views that activations and losses work on, made once

@@ -198,8 +198,10 @@ class Trainer:
                 idx = order[start:start + bs]
                 m = idx.shape[0]
                 xb, yb = self.xbuf[:m], self.ybuf[:m]
-                np.take(X, idx, axis=0, out=xb)
-                np.take(Y, idx, axis=0, out=yb)
+                # mode="clip": a permutation's indices are in range, and "raise" would gather into
+                # a temporary copy first (NumPy keeps `out` intact in case an index is bad)
+                np.take(X, idx, axis=0, out=xb, mode="clip")
+                np.take(Y, idx, axis=0, out=yb, mode="clip")
             value = ws.step(xb, yb)
             if not math.isfinite(value):
                 raise DivergedError(epoch, "the loss")
