@@ -4,17 +4,24 @@ Rules: UTF-8 (a BOM is skipped), any line ending, a header row of unique names, 
 of cells on every row, blank lines skipped, numbers as Python writes them, and no empty, NaN or
 infinite cells. Line numbers count physical lines from 1, as a text editor does.
 
-The fast path hands the whole body to `numpy.loadtxt` (C code). Only when it refuses, or a column
-holds text (class labels), does a careful pass with the `csv` module run, to find and name the
-bad cell or to keep the text column.
+The fast path hands the whole body to `numpy.loadtxt` (C code); a large file is cut at line
+breaks into one run of lines per core, each parsed by `numpy.loadtxt` in a forked process that
+writes its rows straight into shared memory. Only when that refuses, or a column holds text
+(class labels), does a careful pass with the `csv` module run, to find and name the bad cell or
+to keep the text column.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import mmap
+import os
+import signal
 import sys
+import warnings
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -180,17 +187,115 @@ def _bad_cell(table: Table, line: int, col: int, cell: str) -> DataError:
                      source=table.source)
 
 
+PARALLEL_MIN_BYTES = 8 << 20  # below this, forking costs more than it saves
+CHUNK = 4096  # rows per block when moving rows in place: temporaries stay small
+_LOADTXT = {"dtype": np.float64, "ndmin": 2, "quotechar": '"', "comments": None}
+
+
+def _cores() -> int:
+    if sys.platform != "linux":  # fork is only dependable on Linux
+        return 1
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - Linux has it
+        return os.cpu_count() or 1
+
+
+def _count(mm: mmap.mmap, a: int, b: int, what: bytes, block: int = 1 << 22) -> int:
+    return sum(mm[i:min(i + block, b)].count(what) for i in range(a, b, block))
+
+
+def _parallel_loadtxt(path: Path, first_line: int, width: int, delimiter: str) -> np.ndarray | None:
+    """The body of a large file, parsed by numpy.loadtxt in one forked process per core, each
+    taking a run of whole lines and writing its rows into shared memory. None when this does not
+    apply (a small file, one core, no fork, a quote character, which may hide a line break) or a
+    part does not parse; the caller then parses the usual way, which also names a bad cell."""
+    k = _cores()
+    if k < 2:
+        return None
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < PARALLEL_MIN_BYTES:
+            return None
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            start = 0
+            for _ in range(first_line - 1):
+                start = mm.find(b"\n", start) + 1
+                if start == 0:
+                    return None
+            if mm.find(b'"', start) != -1:
+                return None
+            cuts = [start]
+            for i in range(1, k):
+                at = mm.find(b"\n", max(cuts[-1], start + (size - start) * i // k))
+                cuts.append(size if at == -1 else at + 1)
+            cuts.append(size)
+            parts = list(pairwise(cuts))
+            # rows a part can hold at most: its line breaks, plus an unterminated last line
+            bounds = [_count(mm, a, b, b"\n") + (b > a and mm[b - 1] != 10) for a, b in parts]
+            offsets = np.cumsum([0, *bounds]).tolist()
+            out_mm = mmap.mmap(-1, max(offsets[-1] * width * 8, 1))
+            counts = np.frombuffer(mmap.mmap(-1, 8 * k), np.int64)
+            out = np.frombuffer(out_mm, np.float64, count=offsets[-1] * width).reshape(-1, width)
+            pids: list[int] = []
+            try:
+                with warnings.catch_warnings():  # Python 3.12 warns of fork in a threaded process; the
+                    warnings.simplefilter("ignore", DeprecationWarning)  # child runs no other thread's code
+                    for i, (a, b) in enumerate(parts):
+                        if a == b:
+                            continue
+                        pid = os.fork()
+                        if pid == 0:  # pragma: no cover - runs in the child, which coverage does not follow
+                            _parse_part(mm, a, b, i, width, delimiter, out[offsets[i]:offsets[i + 1]], counts)
+                        pids.append(pid)
+                codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
+            except BaseException:  # Ctrl-C while parsing: stop the children too
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                        os.waitpid(pid, 0)
+                    except OSError:
+                        pass
+                raise
+    if any(codes):
+        return None
+    rows = 0
+    for i, n in enumerate(counts.tolist()):  # close the gaps that blank lines leave
+        for j in range(0, n, CHUNK):
+            c = min(CHUNK, n - j)
+            if offsets[i] + j != rows + j:
+                out[rows + j:rows + j + c] = out[offsets[i] + j:offsets[i] + j + c]
+        rows += n
+    return out[:rows]
+
+
+def _parse_part(mm, a, b, i, width, delimiter, dest, counts) -> None:  # pragma: no cover - in a child
+    code = 1
+    try:
+        warnings.simplefilter("ignore")  # a part of blank lines only "contained no data"
+        part = np.loadtxt(io.BytesIO(mm[a:b]), delimiter=delimiter, encoding="utf-8-sig" if i == 0 else "utf-8",
+                          **_LOADTXT)
+        if part.size == 0:
+            counts[i], code = 0, 0
+        elif part.shape[1] == width and len(part) <= len(dest):
+            dest[:len(part)] = part
+            counts[i], code = len(part), 0
+    finally:
+        os._exit(code)
+
+
 def _fast_numeric(table: Table, delimiter: str) -> np.ndarray | None:
     """Every column through numpy.loadtxt, or None when any cell (or row width) is off."""
     if table.all_numeric is None:
         try:
             with np.errstate(all="ignore"):
                 if table.path is not None:  # loadtxt reads the file itself: fastest, and no copy of the text
-                    out = np.loadtxt(table.path, delimiter=delimiter, dtype=np.float64, ndmin=2, quotechar='"',
-                                     comments=None, skiprows=table.first_line - 1, encoding="utf-8-sig")
+                    out = _parallel_loadtxt(table.path, table.first_line, len(table.header), delimiter)
+                    if out is None:
+                        out = np.loadtxt(table.path, delimiter=delimiter, skiprows=table.first_line - 1,
+                                         encoding="utf-8-sig", **_LOADTXT)
                 else:
-                    out = np.loadtxt(table.text.split("\n"), delimiter=delimiter, dtype=np.float64, ndmin=2,
-                                     quotechar='"', comments=None)
+                    out = np.loadtxt(table.text.split("\n"), delimiter=delimiter, **_LOADTXT)
             ok = out.shape == (out.shape[0], len(table.header)) and np.isfinite(out).all()
             table.all_numeric = out if ok else False
         except (ValueError, UnicodeDecodeError):
@@ -216,9 +321,6 @@ def numeric_columns(table: Table, cols: list[int], delimiter: str = ",") -> np.n
             row.append(v)
         values.append(row)
     return np.array(values, dtype=np.float64).reshape(len(values), len(cols))
-
-
-CHUNK = 4096  # rows per block when rearranging in place: temporaries stay small
 
 
 def augmented_features(table: Table, cols: list[int], delimiter: str = ",") -> np.ndarray:
