@@ -97,15 +97,15 @@ class Sigmoid(Activation):
         return da * (1.0 - a) * a  # torch's sigmoid_backward: grad · (1 − y) · y
 
     def forward_into(self, z, out, scratch):
-        np.negative(z, out=out)
-        np.exp(out, out=out)
-        np.add(out, self.one, out=out)
-        np.reciprocal(out, out=out)
+        np.negative(z, out)
+        np.exp(out, out)
+        np.add(out, self.one, out)
+        np.reciprocal(out, out)
 
     def backward_into(self, da, z, a, out, scratch):
-        np.subtract(self.one, a, out=scratch)
-        scratch *= da
-        np.multiply(scratch, a, out=out)
+        np.subtract(self.one, a, scratch)
+        np.multiply(scratch, da, scratch)
+        np.multiply(scratch, a, out)
 
 
 class Tanh(Activation):
@@ -119,12 +119,12 @@ class Tanh(Activation):
         return 1.0 - a * a
 
     def forward_into(self, z, out, scratch):
-        np.tanh(z, out=out)
+        np.tanh(z, out)
 
     def backward_into(self, da, z, a, out, scratch):
-        np.multiply(a, a, out=scratch)
-        np.subtract(self.one, scratch, out=scratch)
-        np.multiply(da, scratch, out=out)
+        np.multiply(a, a, scratch)
+        np.subtract(self.one, scratch, scratch)
+        np.multiply(da, scratch, out)
 
 
 class ReLU(Activation):
@@ -141,11 +141,11 @@ class ReLU(Activation):
     def forward_into(self, z, out, scratch):
         # A float mask kept for backward: a compare and a multiply beat np.maximum, and
         # multiplying by a float mask beats boolean indexing (measured, see benchmarks/).
-        np.greater(z, self.zero, out=scratch)
-        np.multiply(z, scratch, out=out)
+        np.greater(z, self.zero, scratch)
+        np.multiply(z, scratch, out)
 
     def backward_into(self, da, z, a, out, scratch):
-        np.multiply(da, scratch, out=out)
+        np.multiply(da, scratch, out)
 
 
 class LeakyReLU(Activation):
@@ -160,13 +160,13 @@ class LeakyReLU(Activation):
         return np.where(z > 0, z.dtype.type(1), z.dtype.type(self.slope))
 
     def forward_into(self, z, out, scratch):
-        np.greater(z, self.zero, out=scratch)  # 1 or 0, then 1 or 0.01 (exact in float32 and 64)
-        np.multiply(scratch, self.keep_k, out=scratch)
-        np.add(scratch, self.slope_k, out=scratch)
-        np.multiply(z, scratch, out=out)
+        np.greater(z, self.zero, scratch)  # 1 or 0, then 1 or 0.01 (exact in float32 and 64)
+        np.multiply(scratch, self.keep_k, scratch)
+        np.add(scratch, self.slope_k, scratch)
+        np.multiply(z, scratch, out)
 
     def backward_into(self, da, z, a, out, scratch):
-        np.multiply(da, scratch, out=out)
+        np.multiply(da, scratch, out)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -193,7 +193,7 @@ class Softmax(Activation):
 
     def forward_into(self, z, out, scratch):
         np.subtract(z, z.max(axis=1, keepdims=True), out=out)
-        np.exp(out, out=out)
+        np.exp(out, out)
         out /= out.sum(axis=1, keepdims=True)
 
 

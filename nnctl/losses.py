@@ -31,19 +31,17 @@ class Loss:
     def prepare(self, dtype) -> None:
         """Make the 0-d constants the in-place form uses, once per training run."""
         self.zero = const(0.0, dtype)
-        self._scales: dict[int, np.ndarray] = {}
 
-    def scale(self, value: float, dtype) -> np.ndarray:
-        k = self._scales.get(value)  # one or two batch sizes per run
-        if k is None:
-            k = self._scales[value] = const(value, dtype)
-        return k
+    def grad_scale(self, rows: int, units: int) -> float:
+        """The factor of dL/dZ (or dL/dA) for a batch of `rows` rows: 1/N for a mean over N numbers."""
+        return 1.0 / (rows * units)
 
     def value_and_grad_into(self, z, a, y, act: Activation, dz: np.ndarray, act_scratch: np.ndarray,
-                            tmp: np.ndarray, ones: np.ndarray) -> float:
+                            tmp: np.ndarray, ones: np.ndarray, k: np.ndarray) -> float:
         """The training loop's form: the loss, with dL/dZ written into dz. `act_scratch` is the
         output activation's own buffer (a ReLU mask), `tmp` a free buffer shaped like z, `ones` a
-        vector of z.size ones (a dot product with it is the fastest sum)."""
+        vector of z.size ones (a dot product with it is the fastest sum), `k` the 0-d
+        `grad_scale` for this batch size, made once per size."""
         dz[...] = self.grad(z, a, y, act)  # pragma: no cover - every loss overrides it
         return self.value(z, a, y)  # pragma: no cover
 
@@ -59,11 +57,14 @@ class MSE(Loss):
         da = (a - y) * (2.0 / y.size)
         return act.backward(da.astype(z.dtype, copy=False), z, a)
 
-    def value_and_grad_into(self, z, a, y, act, dz, act_scratch, tmp, ones):
+    def grad_scale(self, rows, units):
+        return 2.0 / (rows * units)
+
+    def value_and_grad_into(self, z, a, y, act, dz, act_scratch, tmp, ones, k):
         da = dz if act.aliases_input else tmp  # identity output: dL/dA is dL/dZ
-        np.subtract(a, y, out=da)
+        np.subtract(a, y, da)
         value = float(np.vdot(da, da)) / y.size
-        np.multiply(da, self.scale(2.0 / y.size, da.dtype), out=da)
+        np.multiply(da, k, da)
         act.backward_into(da, z, a, dz, act_scratch)
         return value
 
@@ -80,12 +81,12 @@ class BCE(Loss):
     def grad(self, z, a, y, act):
         return (a - y) * z.dtype.type(1.0 / y.size)
 
-    def value_and_grad_into(self, z, a, y, act, dz, act_scratch, tmp, ones):
+    def value_and_grad_into(self, z, a, y, act, dz, act_scratch, tmp, ones, k):
         # softplus(z) − z·y is the same loss: one stable ufunc, and the sums as dot products
-        np.logaddexp(self.zero, z, out=tmp)
+        np.logaddexp(self.zero, z, tmp)
         value = (float(np.vdot(tmp, ones)) - float(np.vdot(z, y))) / y.size
-        np.subtract(a, y, out=dz)
-        np.multiply(dz, self.scale(1.0 / y.size, dz.dtype), out=dz)
+        np.subtract(a, y, dz)
+        np.multiply(dz, k, dz)
         return value
 
 
@@ -101,14 +102,17 @@ class CrossEntropy(Loss):
     def grad(self, z, a, y, act):
         return (a - y) * z.dtype.type(1.0 / z.shape[0])
 
-    def value_and_grad_into(self, z, a, y, act, dz, act_scratch, tmp, ones):
+    def grad_scale(self, rows, units):
+        return 1.0 / rows  # a mean over rows: each row's loss already sums over its classes
+
+    def value_and_grad_into(self, z, a, y, act, dz, act_scratch, tmp, ones, k):
         np.subtract(z, z.max(axis=1, keepdims=True), out=tmp)  # log-softmax, from the logits
-        np.exp(tmp, out=dz)
+        np.exp(tmp, dz)
         log_norm = np.log(dz.sum(axis=1))
-        tmp *= y
+        np.multiply(tmp, y, tmp)
         value = (float(log_norm.sum()) - float(tmp.sum())) / z.shape[0]
-        np.subtract(a, y, out=dz)
-        np.multiply(dz, self.scale(1.0 / z.shape[0], dz.dtype), out=dz)
+        np.subtract(a, y, dz)
+        np.multiply(dz, k, dz)
         return value
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activation
+from .activations import Activation, const
 from .losses import Loss
 
 
@@ -169,7 +169,7 @@ class _Buffers:
     product backwards yields [gW; gb] at once. (W_i and b_i are adjacent in `flat`, so [W_i; b_i]
     is one (fan_in + 1, fan_out) view.)"""
 
-    def __init__(self, model: MLP, m: int):
+    def __init__(self, model: MLP, m: int, WbT: list[np.ndarray], gWb: list[np.ndarray], loss: Loss):
         dt = model.dtype
         units = [w.shape[1] for w in model.W]
         self.H = [np.ones((u + 1, m), dt) for u in units[:-1]]
@@ -188,6 +188,16 @@ class _Buffers:
         self.ZT, self.AT, self.ST, self.dZT = ([x.T for x in g] for g in (self.Z, self.A, self.S, self.dZ))
         self.dAT = [x.T for x in self.dA]
         self.tmpT = self.tmp.T
+        # What a step does, layer by layer, as tuples of prebound arrays and methods: a tiny net's
+        # step is a few microseconds, and indexing a dozen lists per layer would be a third of it.
+        W, L, ZT, AT, ST, dZT, dAT = model.W, len(acts), self.ZT, self.AT, self.ST, self.dZT, self.dAT
+        self.first = (WbT[0], self.Z[0], acts[0].forward_into, ZT[0], AT[0], ST[0], gWb[0], dZT[0])
+        self.forward = [(WbT[i], self.H[i - 1], self.Z[i], acts[i].forward_into, ZT[i], AT[i], ST[i])
+                        for i in range(1, L)]
+        k = const(loss.grad_scale(m, units[-1]), dt)
+        self.loss = (loss.value_and_grad_into, ZT[-1], AT[-1], acts[-1], dZT[-1], ST[-1], self.tmpT, self.ones, k)
+        self.backward = [(self.H[i - 1], dZT[i], gWb[i], W[i], self.dZ[i], self.dA[i - 1], acts[i - 1].backward_into,
+                          dAT[i - 1], ZT[i - 1], AT[i - 1], dZT[i - 1], ST[i - 1]) for i in range(L - 1, 0, -1)]
 
 
 class Workspace:
@@ -209,36 +219,41 @@ class Workspace:
         self.gWb = _bias_folded(self.grad, model.shapes)
         self.decay = model.decay_mask(weight_decay) if weight_decay else None
         self.decay_tmp = np.empty_like(model.flat) if weight_decay else None
-        self._sizes = {rows: _Buffers(model, rows)}
+        self._sizes: dict[int, _Buffers] = {}
+        self._buffers(rows)
         self.output = None
+
+    def _buffers(self, m: int) -> _Buffers:
+        buf = self._sizes[m] = _Buffers(self.model, m, self.WbT, self.gWb, self.loss)
+        return buf
 
     def step(self, Xa: np.ndarray, Y: np.ndarray) -> float:
         """Loss of the batch Xa (m, n_features + 1: the inputs and a column of ones), Y (m, n_outputs);
         its gradient goes to `grad`; `output` is left holding the network's outputs (m, n_outputs)."""
         m = Xa.shape[0]
-        buf = self._sizes.get(m) or self._sizes.setdefault(m, _Buffers(self.model, m))
-        H, Z, dZ, dA = buf.H, buf.Z, buf.dZ, buf.dA
-        ZT, AT, ST, dZT, dAT = buf.ZT, buf.AT, buf.ST, buf.dZT, buf.dAT
-        acts, W, WbT, gWb = self.model.activations, self.model.W, self.WbT, self.gWb
-        last = len(W) - 1
+        buf = self._sizes.get(m) or self._buffers(m)
         XaT = Xa.T
-        np.dot(WbT[0], XaT, out=Z[0])
-        acts[0].forward_into(ZT[0], AT[0], ST[0])
-        for i in range(1, last + 1):
-            np.dot(WbT[i], H[i - 1], out=Z[i])
-            acts[i].forward_into(ZT[i], AT[i], ST[i])
-        out = self.output = AT[last]
-        value = self.loss.value_and_grad_into(ZT[last], out, Y, acts[last], dZT[last], ST[last], buf.tmpT,
-                                              buf.ones)
-        for i in range(last, 0, -1):
-            np.dot(H[i - 1], dZT[i], out=gWb[i])
-            np.dot(W[i], dZ[i], out=dA[i - 1])
-            acts[i - 1].backward_into(dAT[i - 1], ZT[i - 1], AT[i - 1], dZT[i - 1], ST[i - 1])
-        np.dot(XaT, dZT[0], out=gWb[0])
+        WbT0, Z0, forward0, ZT0, AT0, ST0, gWb0, dZT0 = buf.first
+        dot(WbT0, XaT, Z0)
+        forward0(ZT0, AT0, ST0)
+        for WbT, H, Z, forward, ZT, AT, ST in buf.forward:
+            dot(WbT, H, Z)
+            forward(ZT, AT, ST)
+        loss, ZT, AT, act, dZT, ST, tmpT, ones, k = buf.loss
+        self.output = AT
+        value = loss(ZT, AT, Y, act, dZT, ST, tmpT, ones, k)
+        for H, dZT, gWb, W, dZ, dA, backward, dAT, ZT, AT, dZT_in, ST in buf.backward:
+            dot(H, dZT, gWb)
+            dot(W, dZ, dA)
+            backward(dAT, ZT, AT, dZT_in, ST)
+        dot(XaT, dZT0, gWb0)
         if self.decay is not None:
             np.multiply(self.model.flat, self.decay, out=self.decay_tmp)
             self.grad += self.decay_tmp
         return value
+
+
+dot = np.dot  # a module global: one lookup per call fewer, on the tiny net's hot path
 
 
 def _bias_folded(flat: np.ndarray, shapes) -> list[np.ndarray]:

@@ -71,23 +71,23 @@ class SGD(Optimizer):
         lr, mu = self._lr_arr, self._mu
         if not self.momentum:
             for p, g in zip(self.params, grads, strict=True):
-                np.multiply(g, lr, out=g)
-                p -= g
+                np.multiply(g, lr, g)
+                np.subtract(p, g, p)
             return
         if self.nesterov:
             for p, g, v, tmp in zip(self.params, grads, self.velocity, self.tmp, strict=True):
-                np.multiply(v, mu, out=v)
-                v += g
-                np.multiply(v, mu, out=tmp)
-                tmp += g
-                np.multiply(tmp, lr, out=tmp)
-                p -= tmp
+                np.multiply(v, mu, v)
+                np.add(v, g, v)
+                np.multiply(v, mu, tmp)
+                np.add(tmp, g, tmp)
+                np.multiply(tmp, lr, tmp)
+                np.subtract(p, tmp, p)
             return
         for p, g, v in zip(self.params, grads, self.velocity, strict=True):
-            np.multiply(v, mu, out=v)
-            v += g
-            np.multiply(v, lr, out=g)
-            p -= g
+            np.multiply(v, mu, v)
+            np.add(v, g, v)
+            np.multiply(v, lr, g)
+            np.subtract(p, g, p)
 
 
 class RMSprop(Optimizer):
@@ -105,15 +105,15 @@ class RMSprop(Optimizer):
     def step(self, grads):
         self.t += 1
         for p, g, s, tmp in zip(self.params, grads, self.square_avg, self.tmp, strict=True):
-            np.multiply(s, self._alpha, out=s)
-            np.multiply(g, g, out=tmp)
-            np.multiply(tmp, self._one_minus_alpha, out=tmp)
-            s += tmp
-            np.sqrt(s, out=tmp)
-            np.add(tmp, self._eps, out=tmp)
-            np.multiply(g, self._lr_arr, out=g)  # torch's addcdiv: (lr·g) / (√s + eps)
-            np.divide(g, tmp, out=g)
-            p -= g
+            np.multiply(s, self._alpha, s)
+            np.multiply(g, g, tmp)
+            np.multiply(tmp, self._one_minus_alpha, tmp)
+            np.add(s, tmp, s)
+            np.sqrt(s, tmp)
+            np.add(tmp, self._eps, tmp)
+            np.multiply(g, self._lr_arr, g)  # torch's addcdiv: (lr·g) / (√s + eps)
+            np.divide(g, tmp, g)
+            np.subtract(p, g, p)
 
 
 class Adam(Optimizer):
@@ -137,19 +137,19 @@ class Adam(Optimizer):
         step_size = self._k(self.lr / (1 - self.beta1 ** self.t))
         bc2_sqrt = self._k(math.sqrt(1 - self.beta2 ** self.t))
         for p, g, m, v, tmp in zip(self.params, grads, self.exp_avg, self.exp_avg_sq, self.tmp, strict=True):
-            np.subtract(g, m, out=tmp)  # torch's exp_avg.lerp_(grad, 1 − β1)
-            np.multiply(tmp, self._1mb1, out=tmp)
-            m += tmp
-            np.multiply(v, self._b2, out=v)
-            np.multiply(g, g, out=tmp)
-            np.multiply(tmp, self._1mb2, out=tmp)
-            v += tmp
-            np.sqrt(v, out=tmp)
-            np.divide(tmp, bc2_sqrt, out=tmp)
-            np.add(tmp, self._eps, out=tmp)
-            np.multiply(m, step_size, out=g)  # torch's addcdiv: (step_size·m) / denom
-            np.divide(g, tmp, out=g)
-            p -= g
+            np.subtract(g, m, tmp)  # torch's exp_avg.lerp_(grad, 1 − β1)
+            np.multiply(tmp, self._1mb1, tmp)
+            np.add(m, tmp, m)
+            np.multiply(v, self._b2, v)
+            np.multiply(g, g, tmp)
+            np.multiply(tmp, self._1mb2, tmp)
+            np.add(v, tmp, v)
+            np.sqrt(v, tmp)
+            np.divide(tmp, bc2_sqrt, tmp)
+            np.add(tmp, self._eps, tmp)
+            np.multiply(m, step_size, g)  # torch's addcdiv: (step_size·m) / denom
+            np.divide(g, tmp, g)
+            np.subtract(p, g, p)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
