@@ -115,3 +115,30 @@ def test_training_workspace_matches_the_checked_backprop(hidden, loss, out):
         ref_value, ref_grads = model.loss_and_grads(X[:m], Y[:m], LOSSES[loss](), 0.01)
         assert value == pytest.approx(ref_value, rel=1e-12)
         np.testing.assert_allclose(ws.grad, np.concatenate([g.ravel() for g in ref_grads]), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("hidden", ["swish plugin", "softmax", "relu"])
+def test_workspace_buffers_are_shared_only_where_backward_allows(hidden):
+    """Built-in hidden activations run in place (Z in A's buffer, dL/dA in dL/dZ's); a plugin's
+    derivative reads z, so its layer keeps separate buffers. Either way the step's gradient is
+    the checked backprop's."""
+    from nnctl.model import Workspace
+
+    rng = np.random.default_rng(3)
+    make = (lambda: PluginActivation(Swish(), "swish.py:Swish")) if hidden == "swish plugin" else ACTIVATIONS[hidden]
+    acts = [make(), make(), ACTIVATIONS["softmax"]()]
+    model = MLP.initialize(3, [5, 4, 3], ["normal"] * 3, acts, rng)
+    for b in model.b:
+        b[...] = rng.normal(scale=0.5, size=b.shape)
+    X, Y = _problem("cross_entropy", 3, rng, n=6)
+    ws = Workspace(model, LOSSES["cross_entropy"](), rows=6)
+    buf = ws._sizes[6]
+    shared = hidden != "swish plugin"
+    for i in range(2):
+        assert np.shares_memory(buf.Z[i], buf.A[i]) == shared
+        assert np.shares_memory(buf.dA[i], buf.dZ[i]) == shared
+    assert not np.shares_memory(buf.Z[2], buf.A[2])  # the loss reads the logits
+    value = ws.step(np.c_[X, np.ones(6)], Y)
+    ref_value, ref_grads = model.loss_and_grads(X, Y, LOSSES["cross_entropy"]())
+    assert value == pytest.approx(ref_value, rel=1e-12)
+    np.testing.assert_allclose(ws.grad, np.concatenate([g.ravel() for g in ref_grads]), rtol=1e-10, atol=1e-14)
