@@ -333,3 +333,48 @@ def test_plot_default_output_is_the_model_stem_in_the_current_folder(nnctl, xor_
     nnctl("train", xor_config, "-q", "--out", "runs/first.npz")
     assert nnctl("plot", "runs/first.npz").code == 0
     assert (tmp_path / "first.png").exists() and not (tmp_path / "runs" / "first.png").exists()
+
+
+def _arrays(obj, seen=None, depth=0):
+    """Every NumPy array reachable from obj's attributes, lists, tuples and dicts."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth > 6:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for x in obj:
+            yield from _arrays(x, seen, depth + 1)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            yield from _arrays(x, seen, depth + 1)
+    elif hasattr(obj, "__dict__") and type(obj).__module__.startswith("nnctl"):
+        for x in vars(obj).values():
+            yield from _arrays(x, seen, depth + 1)
+
+
+@pytest.mark.parametrize("optimizer", ["{name: sgd, lr: 0.1}", "{name: sgd, lr: 0.1, momentum: 0.9, nesterov: true}",
+                                       "{name: adam, lr: 0.01}", "{name: rmsprop, lr: 0.01}"])
+@pytest.mark.parametrize("hidden,loss,out", [("relu", "cross_entropy", "softmax"), ("tanh", "bce", "sigmoid"),
+                                             ("leaky_relu", "mse", "identity"), ("sigmoid", "mse", "tanh")])
+def test_float32_training_keeps_every_buffer_and_constant_float32(write, optimizer, hidden, loss, out):
+    """No silent upcast: every array the step, the loss, the activations and the optimizer keep
+    (0-d constants included) is float32, as are the data they train on. (The standardisation's
+    mean and std stay float64: they are the model file's, applied before a cast at predict.)"""
+    units = 1 if loss != "cross_entropy" else 2
+    cfg = load_config(write("f.yaml", f"""
+        data: {{source: moons, n: 90, validation_split: 0.2}}
+        model: {{layers: [{{units: 6, activation: {hidden}}}, {{units: {units}, activation: {out}}}]}}
+        train: {{loss: {loss}, optimizer: {optimizer}, batch_size: 32, epochs: 3, dtype: float32,
+                 weight_decay: 0.001}}
+        """))
+    trainer = setup(cfg)
+    trainer.fit()
+    s = trainer.prepared.split
+    engine = (trainer.ws, trainer.optimizer, trainer.model, trainer.prepared.loss, s.X_train_aug, s.Y_train,
+              s.X_val, s.Y_val)
+    found = [a for a in _arrays(engine) if a.dtype.kind == "f"]
+    assert len(found) > 30
+    assert {a.dtype for a in found} == {np.dtype(np.float32)}
+    assert np.isfinite(trainer.model.flat).all()
