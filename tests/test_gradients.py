@@ -99,6 +99,17 @@ def test_relative_error_formula():
     assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
 
 
+def _assert_grads_equal(ws, ref_grads):
+    """The workspace's flat gradient, read through the model's own layout, against [gW0, gb0, …]."""
+    from nnctl.model import flat_views
+
+    gW, gb = flat_views(ws.grad, ws.model.shapes)
+    got = [g for pair in zip(gW, gb, strict=True) for g in pair]
+    for g, ref in zip(got, ref_grads, strict=True):
+        assert g.shape == ref.shape
+        np.testing.assert_allclose(g, ref, rtol=1e-10, atol=1e-14)
+
+
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("loss,out", PAIRS)
 def test_training_workspace_matches_the_checked_backprop(hidden, loss, out):
@@ -114,7 +125,7 @@ def test_training_workspace_matches_the_checked_backprop(hidden, loss, out):
         value = ws.step(np.c_[X[:m], np.ones(m)], Y[:m])
         ref_value, ref_grads = model.loss_and_grads(X[:m], Y[:m], LOSSES[loss](), 0.01)
         assert value == pytest.approx(ref_value, rel=1e-12)
-        np.testing.assert_allclose(ws.grad, np.concatenate([g.ravel() for g in ref_grads]), rtol=1e-10, atol=1e-14)
+        _assert_grads_equal(ws, ref_grads)
 
 
 @pytest.mark.parametrize("hidden", ["swish plugin", "softmax", "relu"])
@@ -141,4 +152,25 @@ def test_workspace_buffers_are_shared_only_where_backward_allows(hidden):
     value = ws.step(np.c_[X, np.ones(6)], Y)
     ref_value, ref_grads = model.loss_and_grads(X, Y, LOSSES["cross_entropy"]())
     assert value == pytest.approx(ref_value, rel=1e-12)
-    np.testing.assert_allclose(ws.grad, np.concatenate([g.ravel() for g in ref_grads]), rtol=1e-10, atol=1e-14)
+    _assert_grads_equal(ws, ref_grads)
+
+
+def test_the_first_layer_is_stored_transposed_and_read_through_views():
+    """flat holds [W0ᵀ | b0] then [W1; b1], …; W and b are views, so writing through them is
+    writing the parameters, and nothing outside the engine sees the layout."""
+    from nnctl.model import flat_views, layer_blocks
+
+    rng = np.random.default_rng(0)
+    W = [rng.normal(size=(3, 4)), rng.normal(size=(4, 2))]
+    b = [rng.normal(size=4), rng.normal(size=2)]
+    model = MLP(W, b, [ACTIVATIONS["tanh"](), ACTIVATIONS["identity"]()])
+    first, second = layer_blocks(model.flat, model.shapes)
+    assert first.shape == (4, 4) and second.shape == (5, 2)
+    np.testing.assert_array_equal(first, np.c_[W[0].T, b[0]])
+    np.testing.assert_array_equal(second, np.r_[W[1], b[1][None]])
+    for got, want in zip(model.params, [W[0], b[0], W[1], b[1]], strict=True):
+        assert np.shares_memory(got, model.flat)
+        np.testing.assert_array_equal(got, want)
+    model.W[0][2, 1] = 7.0  # a write through the view lands in the transposed block
+    assert first[1, 2] == 7.0
+    assert [w.shape for w in flat_views(np.zeros_like(model.flat), model.shapes)[0]] == [(3, 4), (4, 2)]

@@ -378,3 +378,23 @@ def test_float32_training_keeps_every_buffer_and_constant_float32(write, optimiz
     assert len(found) > 30
     assert {a.dtype for a in found} == {np.dtype(np.float32)}
     assert np.isfinite(trainer.model.flat).all()
+
+
+def test_a_checkpoint_from_the_previous_layout_is_refused(write, tmp_path):
+    """Version 1 checkpoints stored the first layer untransposed: resuming one would scramble
+    that layer's weights, so it is refused by name instead."""
+    from nnctl.errors import ModelFileError
+    from nnctl.modelfile import read_npz, write_npz_atomic
+
+    cfg = load_config(write("c.yaml", MINIBATCH))
+    first = setup(cfg)
+    _interrupt_after(first, 3)
+    with pytest.raises(Interrupted):
+        first.fit()
+    checkpoint.save(tmp_path / "c.ckpt.npz", first)
+    arrays = dict(read_npz(tmp_path / "c.ckpt.npz"))
+    meta = json.loads(str(arrays["meta"][()]))
+    arrays["meta"] = np.array(json.dumps({**meta, "version": 1}))
+    write_npz_atomic(tmp_path / "old.ckpt.npz", arrays)
+    with pytest.raises(ModelFileError, match=r"meta.version: this nnctl reads version 2, the file has 1"):
+        checkpoint.restore(tmp_path / "old.ckpt.npz", setup(cfg))
