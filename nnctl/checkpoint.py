@@ -20,7 +20,7 @@ from .modelfile import read_npz, write_npz_atomic
 from .train import _NO_METRICS, EpochRecord, PartialEpoch, Trainer
 
 FORMAT = "nnctl-checkpoint"
-VERSION = 2  # 2: the first layer's weights are stored transposed in `flat`
+VERSION = 2  # 2: the first layer stored transposed in `flat`; one array per optimizer state
 # Keys that may differ between the run that wrote a checkpoint and the run that resumes it.
 MAY_CHANGE = {("train", "epochs"), ("train", "log_every"), ("output",)}
 
@@ -34,8 +34,7 @@ def save(path: str | Path, trainer: Trainer) -> None:
     arrays: dict[str, np.ndarray] = {"flat": trainer.model.flat}
     opt = trainer.optimizer
     for name in opt.state_names:
-        for i, a in enumerate(getattr(opt, name)):
-            arrays[f"opt_{name}_{i}"] = a
+        arrays[f"opt_{name}"] = getattr(opt, name)
     stopper = trainer.stopper
     if stopper is not None and stopper.best_weights is not None:
         arrays["best_weights"] = stopper.best_weights
@@ -92,8 +91,7 @@ def restore(path: str | Path, trainer: Trainer) -> None:
             raise fail(f"key 'flat': expected {trainer.model.flat.shape} {trainer.model.flat.dtype}")
         trainer.model.flat[...] = flat
         opt = trainer.optimizer
-        opt.load_state({"t": meta["optimizer_t"],
-                        **{n: [arrays[f"opt_{n}_{i}"] for i in range(len(getattr(opt, n)))] for n in opt.state_names}})
+        opt.load_state({"t": meta["optimizer_t"], **{n: arrays[f"opt_{n}"] for n in opt.state_names}})
         trainer.rng.bit_generator.state = meta["rng"]
         trainer.schedule.load_state(meta["schedule"])
         if trainer.stopper is not None and meta["stopper"] is not None:

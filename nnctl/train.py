@@ -143,7 +143,7 @@ class Trainer:
     def __init__(self, cfg: Config, model: MLP, prepared: Prepared, rng: np.random.Generator):
         tc = cfg.train
         self.cfg, self.model, self.prepared, self.rng = cfg, model, prepared, rng
-        self.optimizer: Optimizer = make_optimizer(tc.optimizer, [model.flat])
+        self.optimizer: Optimizer = make_optimizer(tc.optimizer, model.flat)
         self.schedule = make_schedule(tc.schedule, tc.optimizer.lr, tc.epochs)
         self.monitor = "loss"
         self.stopper = None
@@ -205,7 +205,7 @@ class Trainer:
             value = ws.step(xb, yb)
             if not math.isfinite(value):
                 raise DivergedError(epoch, "the loss")
-            opt.step([ws.grad])
+            opt.step(ws.grad)
             total += value * xb.shape[0]
             if outputs is not None:
                 outputs[start:start + xb.shape[0]] = ws.output
@@ -245,7 +245,7 @@ class Trainer:
 
     def _fit_full_batch(self, on_epoch) -> None:
         s, epochs, logged = self.prepared.split, self.cfg.train.epochs, self.is_logged
-        X, Y, step, opt_step, grads = s.X_train_aug, s.Y_train, self.ws.step, self.optimizer.step, [self.ws.grad]
+        X, Y, step, opt_step, grad = s.X_train_aug, s.Y_train, self.ws.step, self.optimizer.step, self.ws.grad
         flag, history, isfinite = self.stop_flag, self.history, math.isfinite
         self.optimizer.lr = lr = self.schedule.lr
         while self.epoch < epochs:
@@ -259,7 +259,7 @@ class Trainer:
                 value = step(X, Y)
                 if not isfinite(value):
                     raise DivergedError(epoch, "the loss")
-                opt_step(grads)
+                opt_step(grad)
                 record = EpochRecord(epoch, value, lr)
             self.epoch = epoch
             history.append(record)

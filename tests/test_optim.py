@@ -12,10 +12,10 @@ from nnctl.optim import SGD, Adam, RMSprop
 
 def _run(opt_cls, grads, **kw):
     p = np.array([1.0])
-    opt = opt_cls([p], **kw)
+    opt = opt_cls(p, **kw)
     out = []
     for g in grads:
-        opt.step([np.array([g])])
+        opt.step(np.array([g]))
         out.append(p[0])
     return out
 
@@ -60,19 +60,19 @@ def test_rmsprop():
 def test_state_round_trip_continues_exactly():
     grads = [np.array([0.3, -0.2]), np.array([0.1, 0.4]), np.array([-0.5, 0.2])]
     a = np.array([1.0, 2.0])
-    full = Adam([a], lr=0.05)
+    full = Adam(a, lr=0.05)
     for g in grads:
-        full.step([g.copy()])  # a step consumes its gradients
+        full.step(g.copy())  # a step consumes its gradient
     b = np.array([1.0, 2.0])
-    first = Adam([b], lr=0.05)
-    first.step([grads[0].copy()])
-    second = Adam([b], lr=0.05)
+    first = Adam(b, lr=0.05)
+    first.step(grads[0].copy())
+    second = Adam(b, lr=0.05)
     second.load_state(first.state())
     for g in grads[1:]:
-        second.step([g.copy()])
+        second.step(g.copy())
     np.testing.assert_array_equal(a, b)
 
 
 def test_negative_learning_rate_is_refused():
     with pytest.raises(ValueError, match="Invalid learning rate"):
-        SGD([np.zeros(1)], lr=-1.0)
+        SGD(np.zeros(1), lr=-1.0)
