@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activation, const
+from .activations import Activation
 from .losses import Loss
 
 
@@ -189,7 +189,8 @@ class _Buffers:
     is one view; see `layer_blocks`. The first layer's input is the batch itself, (m, n_features
     + 1) with its column of ones, and its block is stored transposed to meet it.)"""
 
-    def __init__(self, model: MLP, m: int, WbT: list[np.ndarray], gWb: list[np.ndarray], loss: Loss):
+    def __init__(self, model: MLP, m: int, WbT: list[np.ndarray], gWb: list[np.ndarray], loss: Loss,
+                 grad_scale: float = 1.0):
         dt = model.dtype
         units = [w.shape[1] for w in model.W]
         self.H = [np.ones((u + 1, m), dt) for u in units[:-1]]
@@ -214,8 +215,11 @@ class _Buffers:
         self.first = (WbT[0], self.Z[0], acts[0].forward_into, ZT[0], AT[0], ST[0], gWb[0], self.dZ[0])
         self.forward = [(WbT[i], self.H[i - 1], self.Z[i], acts[i].forward_into, ZT[i], AT[i], ST[i])
                         for i in range(1, L)]
-        k = const(loss.grad_scale(m, units[-1]), dt)
-        self.loss = (loss.value_and_grad_into, ZT[-1], AT[-1], acts[-1], dZT[-1], ST[-1], self.tmpT, self.ones, k)
+        # the loss gradient's factor, times the workspace's grad_scale; its own 0-d array, updated in place
+        self.k_base = loss.grad_scale(m, units[-1])
+        self.k = np.array(self.k_base * grad_scale, dt)
+        self.loss = (loss.value_and_grad_into, ZT[-1], AT[-1], acts[-1], dZT[-1], ST[-1], self.tmpT, self.ones,
+                     self.k)
         self.backward = [(self.H[i - 1], dZT[i], gWb[i], W[i], self.dZ[i], self.dA[i - 1], acts[i - 1].backward_into,
                           dAT[i - 1], ZT[i - 1], AT[i - 1], dZT[i - 1], ST[i - 1]) for i in range(L - 1, 0, -1)]
 
@@ -241,16 +245,28 @@ class Workspace:
         self.decay = model.decay_mask(weight_decay) if weight_decay else None
         self.decay_tmp = np.empty_like(model.flat) if weight_decay else None
         self._sizes: dict[int, _Buffers] = {}
+        self.grad_scale = 1.0
         self._buffers(rows)
         self.output = None
 
     def _buffers(self, m: int) -> _Buffers:
-        buf = self._sizes[m] = _Buffers(self.model, m, self.WbT, self.gWb, self.loss)
+        buf = self._sizes[m] = _Buffers(self.model, m, self.WbT, self.gWb, self.loss, self.grad_scale)
         return buf
+
+    def set_grad_scale(self, scale: float) -> None:
+        """Make `step` leave scale × the gradient in `grad`: the backward pass is linear in the
+        loss gradient, so the factor costs nothing there (plain SGD folds its learning rate in and
+        its update becomes one subtraction). Not with weight decay, whose term is added unscaled."""
+        if self.decay is not None and scale != 1.0:
+            raise ValueError("grad_scale with weight decay")
+        self.grad_scale = scale
+        for buf in self._sizes.values():
+            buf.k[...] = buf.k_base * scale
 
     def step(self, Xa: np.ndarray, Y: np.ndarray) -> float:
         """Loss of the batch Xa (m, n_features + 1: the inputs and a column of ones), Y (m, n_outputs);
-        its gradient goes to `grad`; `output` is left holding the network's outputs (m, n_outputs)."""
+        its gradient, times `grad_scale`, goes to `grad`; `output` is left holding the network's
+        outputs (m, n_outputs)."""
         m = Xa.shape[0]
         buf = self._sizes.get(m) or self._buffers(m)
         XaT = Xa.T

@@ -54,6 +54,13 @@ class Optimizer:
     def step(self, g: np.ndarray) -> None:  # pragma: no cover - every optimizer overrides it
         raise NotImplementedError
 
+    # Plain SGD's update is W − lr·g: given lr·g directly (the trainer has the backward pass
+    # produce it), it is one subtraction, and a large net's step streams two arrays fewer.
+    takes_scaled_gradient = False
+
+    def step_scaled(self, lr_g: np.ndarray) -> None:  # pragma: no cover - only where takes_scaled_gradient
+        raise NotImplementedError
+
 
 class SGD(Optimizer):
     """v ← μ·v + g; W ← W − lr·v (Nesterov: W ← W − lr·(g + μ·v))."""
@@ -67,6 +74,11 @@ class SGD(Optimizer):
         self._mu = self._k(momentum)
         self.velocity = np.zeros_like(param)
         self.tmp = np.empty_like(param) if nesterov else None
+        self.takes_scaled_gradient = not momentum
+
+    def step_scaled(self, lr_g):
+        self.t += 1
+        np.subtract(self.param, lr_g, self.param)
 
     def step(self, g):
         self.t += 1

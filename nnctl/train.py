@@ -164,6 +164,10 @@ class Trainer:
         self.batch = n if tc.batch_size == "full" else min(tc.batch_size, n)
         self.shuffled = tc.shuffle and self.batch < n
         self.ws = Workspace(model, prepared.loss, self.batch, tc.weight_decay)
+        # Plain SGD without weight decay: the backward pass yields lr·g (the rate folded into the
+        # loss gradient's factor) and the update is one subtraction; otherwise the usual step.
+        self.folds_lr = self.optimizer.takes_scaled_gradient and not tc.weight_decay
+        self.update = self.optimizer.step_scaled if self.folds_lr else self.optimizer.step
         if self.shuffled:  # gathered batches land in reused buffers, not fresh arrays
             Y = prepared.split.Y_train
             self.xbuf = np.empty((self.batch, X.shape[1]), X.dtype)
@@ -173,14 +177,19 @@ class Trainer:
         """A row of the loss table: every log_every epochs, and the first and the last."""
         return epoch == 1 or epoch % self.cfg.train.log_every == 0 or epoch == self.cfg.train.epochs
 
+    def _set_lr(self, lr: float) -> None:
+        self.optimizer.lr = lr
+        if self.folds_lr and self.ws.grad_scale != lr:
+            self.ws.set_grad_scale(lr)
+
     def _wants_metrics(self, epoch: int) -> bool:
         return self.metrics_every_epoch or self.is_logged(epoch)
 
     def run_epoch(self, epoch: int) -> EpochRecord:
         s = self.prepared.split
         X, Y = s.X_train_aug, s.Y_train
-        n, bs, ws, opt, flag = X.shape[0], self.batch, self.ws, self.optimizer, self.stop_flag
-        opt.lr = self.schedule.lr
+        n, bs, ws, update, flag = X.shape[0], self.batch, self.ws, self.update, self.stop_flag
+        self._set_lr(self.schedule.lr)
         if self.partial is not None:
             p, self.partial = self.partial, None
             order, first, total, outputs = p.order, p.start, p.total, p.outputs
@@ -205,13 +214,13 @@ class Trainer:
             value = ws.step(xb, yb)
             if not math.isfinite(value):
                 raise DivergedError(epoch, "the loss")
-            opt.step(ws.grad)
+            update(ws.grad)
             total += value * xb.shape[0]
             if outputs is not None:
                 outputs[start:start + xb.shape[0]] = ws.output
         if not math.isfinite(self.model.flat.sum()):  # inf or nan anywhere makes the sum non-finite
             raise DivergedError(epoch, "a weight")
-        record = EpochRecord(epoch, value if bs == n else total / n, opt.lr)
+        record = EpochRecord(epoch, value if bs == n else total / n, self.optimizer.lr)
         if outputs is not None:
             record.metrics = metricsmod.compute(self.metric_names, outputs, Y if order is None else Y[order])
         if s.X_val is not None:
@@ -245,9 +254,10 @@ class Trainer:
 
     def _fit_full_batch(self, on_epoch) -> None:
         s, epochs, logged = self.prepared.split, self.cfg.train.epochs, self.is_logged
-        X, Y, step, opt_step, grad = s.X_train_aug, s.Y_train, self.ws.step, self.optimizer.step, self.ws.grad
+        X, Y, step, update, grad = s.X_train_aug, s.Y_train, self.ws.step, self.update, self.ws.grad
         flag, history, isfinite = self.stop_flag, self.history, math.isfinite
-        self.optimizer.lr = lr = self.schedule.lr
+        self._set_lr(self.schedule.lr)
+        lr = self.optimizer.lr
         while self.epoch < epochs:
             epoch = self.epoch + 1
             if logged(epoch):
@@ -259,7 +269,7 @@ class Trainer:
                 value = step(X, Y)
                 if not isfinite(value):
                     raise DivergedError(epoch, "the loss")
-                opt_step(grad)
+                update(grad)
                 record = EpochRecord(epoch, value, lr)
             self.epoch = epoch
             history.append(record)

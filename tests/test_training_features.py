@@ -398,3 +398,37 @@ def test_a_checkpoint_from_the_previous_layout_is_refused(write, tmp_path):
     write_npz_atomic(tmp_path / "old.ckpt.npz", arrays)
     with pytest.raises(ModelFileError, match=r"meta.version: this nnctl reads version 2, the file has 1"):
         checkpoint.restore(tmp_path / "old.ckpt.npz", setup(cfg))
+
+
+PLAIN_SGD = """
+    seed: 2
+    data: {source: moons, n: 200, validation_split: 0.2}
+    model: {layers: [{units: 8, activation: tanh}, {units: 1, activation: sigmoid}]}
+    train: {loss: bce, optimizer: {name: sgd, lr: 0.5}, batch_size: 16, epochs: 12,
+            schedule: {name: step, every: 3, gamma: 0.5}}
+    """
+
+
+def test_plain_sgd_folds_its_rate_into_the_backward_pass_and_trains_the_same(write):
+    """Plain SGD's backward pass yields lr·g, and the update is one subtraction: the weights
+    match the unfolded update's to rounding, through learning-rate changes and both loops."""
+    for batch in ("16", "full"):
+        cfg = load_config(write("s.yaml", PLAIN_SGD.replace("batch_size: 16", f"batch_size: {batch}")))
+        folded, plain = setup(cfg), setup(cfg)
+        assert folded.folds_lr
+        plain.folds_lr, plain.update = False, plain.optimizer.step
+        folded.fit()
+        plain.fit()
+        assert folded.ws.grad_scale == folded.optimizer.lr == 0.0625 and plain.ws.grad_scale == 1.0
+        np.testing.assert_allclose(folded.model.flat, plain.model.flat, rtol=1e-9, atol=1e-12)
+        assert [r.loss for r in folded.history] == pytest.approx([r.loss for r in plain.history], rel=1e-9)
+
+
+@pytest.mark.parametrize("change", ["train.optimizer.momentum=0.9", "train.weight_decay=0.01",
+                                    "train.optimizer.name=adam"])
+def test_only_plain_sgd_without_weight_decay_folds(write, change):
+    cfg = load_config(write("s.yaml", PLAIN_SGD), [change])
+    trainer = setup(cfg)
+    assert not trainer.folds_lr and trainer.update == trainer.optimizer.step
+    trainer.fit()
+    assert trainer.ws.grad_scale == 1.0
