@@ -54,7 +54,7 @@ class MSE(Loss):
         return float(np.mean(d * d))
 
     def grad(self, z, a, y, act):
-        da = (a - y) * (2.0 / y.size)
+        da = (a - y) * self.grad_scale(*y.shape)
         return act.backward(da.astype(z.dtype, copy=False), z, a)
 
     def grad_scale(self, rows, units):
@@ -79,7 +79,7 @@ class BCE(Loss):
         return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
 
     def grad(self, z, a, y, act):
-        return (a - y) * z.dtype.type(1.0 / y.size)
+        return (a - y) * z.dtype.type(self.grad_scale(*y.shape))
 
     def value_and_grad_into(self, z, a, y, act, dz, act_scratch, tmp, ones, k):
         # softplus(z) − z·y is the same loss: one stable ufunc, and the sums as dot products
@@ -100,7 +100,7 @@ class CrossEntropy(Loss):
         return float(-np.sum(log_softmax(z) * y) / z.shape[0])
 
     def grad(self, z, a, y, act):
-        return (a - y) * z.dtype.type(1.0 / z.shape[0])
+        return (a - y) * z.dtype.type(self.grad_scale(*y.shape))
 
     def grad_scale(self, rows, units):
         return 1.0 / rows  # a mean over rows: each row's loss already sums over its classes

@@ -238,9 +238,9 @@ class Workspace:
         for part in (*model.activations, loss):
             part.prepare(model.dtype)
         self.grad = np.empty_like(model.flat)
-        self.Wb = layer_blocks(model.flat, model.shapes)
+        blocks = layer_blocks(model.flat, model.shapes)
         # what multiplies a layer's input: [W; b]ᵀ, which the first layer stores as it is
-        self.WbT = [self.Wb[0]] + [w.T for w in self.Wb[1:]]
+        self.WbT = [blocks[0]] + [w.T for w in blocks[1:]]
         self.gWb = layer_blocks(self.grad, model.shapes)
         self.decay = model.decay_mask(weight_decay) if weight_decay else None
         self.decay_tmp = np.empty_like(model.flat) if weight_decay else None

@@ -51,15 +51,9 @@ class Optimizer:
         for k in self.state_names:
             getattr(self, k)[...] = state[k]
 
-    def step(self, g: np.ndarray) -> None:  # pragma: no cover - every optimizer overrides it
-        raise NotImplementedError
-
-    # Plain SGD's update is W − lr·g: given lr·g directly (the trainer has the backward pass
-    # produce it), it is one subtraction, and a large net's step streams two arrays fewer.
+    # Subclasses define step(g). One whose update is W − lr·g also defines step_scaled(lr_g),
+    # given lr·g directly (the trainer has the backward pass produce it), and sets this to True.
     takes_scaled_gradient = False
-
-    def step_scaled(self, lr_g: np.ndarray) -> None:  # pragma: no cover - only where takes_scaled_gradient
-        raise NotImplementedError
 
 
 class SGD(Optimizer):

@@ -30,8 +30,10 @@ def _problem(loss: str, out_units: int, rng, n: int = 7, n_in: int = 3):
     return X, Y
 
 
-def _model(hidden: str, out: str, out_units: int, rng, n_in: int = 3) -> MLP:
-    acts = [ACTIVATIONS[hidden](), ACTIVATIONS[hidden](), ACTIVATIONS[out]()]
+def _model(hidden, out: str, out_units: int, rng, n_in: int = 3) -> MLP:
+    """hidden: an activation's name, or a function making one (a plugin)."""
+    make = ACTIVATIONS[hidden] if isinstance(hidden, str) else hidden
+    acts = [make(), make(), ACTIVATIONS[out]()]
     m = MLP.initialize(n_in, [5, 4, out_units], ["normal"] * 3, acts, rng)
     for b in m.b:  # non-zero biases, so no gradient is zero by symmetry
         b[...] = rng.normal(scale=0.5, size=b.shape)
@@ -136,15 +138,12 @@ def test_workspace_buffers_are_shared_only_where_backward_allows(hidden):
     from nnctl.model import Workspace
 
     rng = np.random.default_rng(3)
-    make = (lambda: PluginActivation(Swish(), "swish.py:Swish")) if hidden == "swish plugin" else ACTIVATIONS[hidden]
-    acts = [make(), make(), ACTIVATIONS["softmax"]()]
-    model = MLP.initialize(3, [5, 4, 3], ["normal"] * 3, acts, rng)
-    for b in model.b:
-        b[...] = rng.normal(scale=0.5, size=b.shape)
+    plugin = hidden == "swish plugin"
+    model = _model((lambda: PluginActivation(Swish(), "swish.py:Swish")) if plugin else hidden, "softmax", 3, rng)
     X, Y = _problem("cross_entropy", 3, rng, n=6)
     ws = Workspace(model, LOSSES["cross_entropy"](), rows=6)
     buf = ws._sizes[6]
-    shared = hidden != "swish plugin"
+    shared = not plugin
     for i in range(2):
         assert np.shares_memory(buf.Z[i], buf.A[i]) == shared
         assert np.shares_memory(buf.dA[i], buf.dZ[i]) == shared
