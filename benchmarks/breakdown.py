@@ -34,7 +34,12 @@ ROWS, BATCH = 30000, 256
 # the order in which a step calls np.dot for a three-layer net; layers 0 and 1 hold the large ones
 PRODUCTS = ["layer 0 forward", "layer 1 forward", "layer 2 forward", "layer 2 weight gradient",
             "layer 2 input gradient", "layer 1 weight gradient", "layer 1 input gradient", "layer 0 weight gradient"]
+# with plain SGD's update fused (Workspace.fuse_update) the weight gradients go through BLAS's
+# gemm directly, each subtracted from its weights: np.dot is left with the other products
+FUSED_DOTS = [p for p in PRODUCTS if "weight gradient" not in p]
+FUSED_UPDATES = [p.replace("weight gradient", "weight gradient + update") for p in PRODUCTS if "weight gradient" in p]
 LARGE = [p for p in PRODUCTS if not p.startswith("layer 2")]
+LARGE += [p.replace("weight gradient", "weight gradient + update") for p in LARGE if "weight gradient" in p]
 NEEDED = 2 * ROWS * (3 * sum(a * b for a, b in zip(SIZES[:-1], SIZES[1:], strict=True)) - SIZES[0] * SIZES[1])
 
 
@@ -84,21 +89,28 @@ def breakdown(dtype: str, epochs: int) -> dict:
     clock = Clock()
     real_dot = modelmod.dot
 
+    ws = trainer.ws
+    fused = ws.gemm is not None
+    labels = FUSED_DOTS if fused else PRODUCTS
+
     def dot(a, b, out):  # the step's products, labelled by their order within a step
-        label = PRODUCTS[clock.calls % len(PRODUCTS)]
+        label = labels[clock.calls % len(labels)]
         clock.calls += 1
         t0 = time.perf_counter()
         real_dot(a, b, out)
         clock.spent[label] += time.perf_counter() - t0
 
-    ws, opt = trainer.ws, trainer.optimizer
     for i, act in enumerate(ws.model.activations):
         act.forward_into = clock.wrap(f"activation {i}", act.forward_into)
         act.backward_into = clock.wrap(f"activation {i} backward", act.backward_into)
     ws.loss.value_and_grad_into = clock.wrap("loss and its gradient", ws.loss.value_and_grad_into)
-    opt.step = clock.wrap("optimizer", opt.step)
+    trainer.update = clock.wrap("optimizer update", trainer.update)  # (a counter only, when fused)
     ws._sizes.clear()  # rebuild the per-size plans, so that they hold the wrapped methods
-    ws._buffers(trainer.batch)
+    buf = ws._buffers(trainer.batch)
+    if fused:
+        buf.fused = [(clock.wrap(label, update), *rest)
+                     for label, (update, *rest) in zip(FUSED_UPDATES[:-1], buf.fused, strict=True)]
+        buf.update_first = clock.wrap(FUSED_UPDATES[-1], buf.update_first)
     modelmod.dot = dot
     totals, parts, peaks = [], defaultdict(list), []
     try:
@@ -128,7 +140,7 @@ def report(r: dict) -> None:
     steps = -(-ROWS // BATCH)
     for k, v in sorted(r["parts"].items(), key=lambda kv: -kv[1]):
         print(f"  {k:38s} {1e6 * v / steps:8.0f} µs/step {100 * v / r['epoch_s']:6.1f}%")
-    t = sum(r["parts"][k] for k in LARGE)
+    t = sum(r["parts"].get(k, 0.0) for k in LARGE)
     flops = NEEDED - 2 * ROWS * 3 * SIZES[-2] * SIZES[-1]
     print(f"  the large products: {100 * t / r['epoch_s']:.0f}% of the epoch, at "
           f"{100 * flops / t / 1e9 / r['peak']:.0f}% of the peak")

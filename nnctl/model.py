@@ -7,11 +7,15 @@ Shapes: X (n_samples, n_features); W_i (fan_in, fan_out); b_i (fan_out,); Z_i, A
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .activations import Activation
 from .losses import Loss
+
+if TYPE_CHECKING:
+    from .blas import Gemm
 
 
 def _xavier(rng, fan_in, fan_out):  # Glorot & Bengio (2010), uniform
@@ -190,7 +194,7 @@ class _Buffers:
     + 1) with its column of ones, and its block is stored transposed to meet it.)"""
 
     def __init__(self, model: MLP, m: int, WbT: list[np.ndarray], gWb: list[np.ndarray], loss: Loss,
-                 grad_scale: float = 1.0):
+                 grad_scale: float = 1.0, gemm: Gemm | None = None):
         dt = model.dtype
         units = [w.shape[1] for w in model.W]
         self.H = [np.ones((u + 1, m), dt) for u in units[:-1]]
@@ -222,6 +226,19 @@ class _Buffers:
                      self.k)
         self.backward = [(self.H[i - 1], dZT[i], gWb[i], W[i], self.dZ[i], self.dA[i - 1], acts[i - 1].backward_into,
                           dAT[i - 1], ZT[i - 1], AT[i - 1], dZT[i - 1], ST[i - 1]) for i in range(L - 1, 0, -1)]
+        self.fused = self.update_first = None
+        if gemm is not None:  # Workspace.fuse_update: [W; b] ← [W; b] − H·dZᵀ, and W₀'s block ← it − dZ₀·Xa
+            self.fused = [(gemm.bind(H, False, dZ, True, WbT[i].T, -1.0, 1.0), W, dZ, dA, backward, dAT, ZT, AT,
+                           dZT_in, ST)
+                          for i, (H, _, _, W, dZ, dA, backward, dAT, ZT, AT, dZT_in, ST)
+                          in zip(range(L - 1, 0, -1), self.backward, strict=True)]
+            self.update_first = gemm.bind(self.dZ[0], False, None, False, WbT[0], -1.0, 1.0)
+
+
+# From this many parameters on, plain SGD's update goes inside the products (Workspace.fuse_update).
+# Measured per epoch against the separate update: 0.89× at 1,674 parameters, 0.96× at 5,898,
+# 1.05× at 22,026, 1.07× at 85,002 (the medium case), 1.05–1.14× at 669,706 (the large one).
+FUSE_MIN_PARAMS = 16384
 
 
 class Workspace:
@@ -246,12 +263,31 @@ class Workspace:
         self.decay_tmp = np.empty_like(model.flat) if weight_decay else None
         self._sizes: dict[int, _Buffers] = {}
         self.grad_scale = 1.0
+        self.gemm: Gemm | None = None
         self._buffers(rows)
         self.output = None
 
     def _buffers(self, m: int) -> _Buffers:
-        buf = self._sizes[m] = _Buffers(self.model, m, self.WbT, self.gWb, self.loss, self.grad_scale)
+        buf = self._sizes[m] = _Buffers(self.model, m, self.WbT, self.gWb, self.loss, self.grad_scale, self.gemm)
         return buf
+
+    def fuse_update(self) -> bool:
+        """From now on `step` also applies plain SGD's update, W ← W − grad_scale·g, and leaves
+        `grad` alone: each weight gradient is subtracted from its weights inside its own product
+        (BLAS gemm with β = 1, see `blas`), after the product that reads the old weights. Saves the
+        update's pass over every parameter; worth it from FUSE_MIN_PARAMS parameters on, where it
+        outweighs a microsecond per call through ctypes. Returns False, changing nothing, where
+        NumPy's BLAS cannot be reached, with weight decay, or on a smaller net."""
+        from . import blas
+
+        if self.decay is not None or self.model.flat.size < FUSE_MIN_PARAMS:
+            return False
+        self.gemm = blas.gemm(self.model.dtype)
+        if self.gemm is None:
+            return False
+        for m in list(self._sizes):
+            self._buffers(m)
+        return True
 
     def set_grad_scale(self, scale: float) -> None:
         """Make `step` leave scale × the gradient in `grad`: the backward pass is linear in the
@@ -265,13 +301,12 @@ class Workspace:
 
     def step(self, Xa: np.ndarray, Y: np.ndarray) -> float:
         """Loss of the batch Xa (m, n_features + 1: the inputs and a column of ones), Y (m, n_outputs);
-        its gradient, times `grad_scale`, goes to `grad`; `output` is left holding the network's
-        outputs (m, n_outputs)."""
+        its gradient, times `grad_scale`, goes to `grad` — or, once `fuse_update` is on, is
+        subtracted from the weights; `output` is left holding the network's outputs (m, n_outputs)."""
         m = Xa.shape[0]
         buf = self._sizes.get(m) or self._buffers(m)
-        XaT = Xa.T
         WbT0, Z0, forward0, ZT0, AT0, ST0, gWb0, dZ0 = buf.first
-        dot(WbT0, XaT, Z0)
+        dot(WbT0, Xa.T, Z0)
         forward0(ZT0, AT0, ST0)
         for WbT, H, Z, forward, ZT, AT, ST in buf.forward:
             dot(WbT, H, Z)
@@ -279,14 +314,23 @@ class Workspace:
         loss, ZT, AT, act, dZT, ST, tmpT, ones, k = buf.loss
         self.output = AT
         value = loss(ZT, AT, Y, act, dZT, ST, tmpT, ones, k)
-        for H, dZT, gWb, W, dZ, dA, backward, dAT, ZT, AT, dZT_in, ST in buf.backward:
-            dot(H, dZT, gWb)
+        fused = buf.fused
+        if fused is None:
+            for H, dZT, gWb, W, dZ, dA, backward, dAT, ZT, AT, dZT_in, ST in buf.backward:
+                dot(H, dZT, gWb)
+                dot(W, dZ, dA)
+                backward(dAT, ZT, AT, dZT_in, ST)
+            dot(dZ0, Xa, gWb0)  # [gW_0ᵀ | gb_0], the first layer's transposed layout
+            if self.decay is not None:
+                np.multiply(self.model.flat, self.decay, out=self.decay_tmp)
+                self.grad += self.decay_tmp
+            return value
+        # fused: each layer's input gradient reads its old weights, then they are updated
+        for update, W, dZ, dA, backward, dAT, ZT, AT, dZT_in, ST in fused:
             dot(W, dZ, dA)
+            update()
             backward(dAT, ZT, AT, dZT_in, ST)
-        dot(dZ0, Xa, gWb0)  # [gW_0ᵀ | gb_0], the first layer's transposed layout
-        if self.decay is not None:
-            np.multiply(self.model.flat, self.decay, out=self.decay_tmp)
-            self.grad += self.decay_tmp
+        buf.update_first(Xa)
         return value
 
 

@@ -52,7 +52,8 @@ class Optimizer:
             getattr(self, k)[...] = state[k]
 
     # Subclasses define step(g). One whose update is W − lr·g also defines step_scaled(lr_g),
-    # given lr·g directly (the trainer has the backward pass produce it), and sets this to True.
+    # given lr·g directly (the trainer has the backward pass produce it), and step_applied(_),
+    # which only counts a step the backward pass has applied itself, and sets this to True.
     takes_scaled_gradient = False
 
 
@@ -73,6 +74,10 @@ class SGD(Optimizer):
     def step_scaled(self, lr_g):
         self.t += 1
         np.subtract(self.param, lr_g, self.param)
+
+    def step_applied(self, _unused):
+        """The step when the workspace has already applied W − lr·g (Workspace.fuse_update)."""
+        self.t += 1
 
     def step(self, g):
         self.t += 1

@@ -166,8 +166,12 @@ class Trainer:
         self.ws = Workspace(model, prepared.loss, self.batch, tc.weight_decay)
         # Plain SGD without weight decay: the backward pass yields lr·g (the rate folded into the
         # loss gradient's factor) and the update is one subtraction; otherwise the usual step.
+        # On a large net the step itself can then apply that update (Workspace.fuse_update).
         self.folds_lr = self.optimizer.takes_scaled_gradient and not tc.weight_decay
-        self.update = self.optimizer.step_scaled if self.folds_lr else self.optimizer.step
+        if self.folds_lr and self.ws.fuse_update():
+            self.update = self.optimizer.step_applied
+        else:
+            self.update = self.optimizer.step_scaled if self.folds_lr else self.optimizer.step
         if self.shuffled:  # gathered batches land in reused buffers, not fresh arrays
             Y = prepared.split.Y_train
             self.xbuf = np.empty((self.batch, X.shape[1]), X.dtype)
