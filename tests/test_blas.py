@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnctl import blas, checkpoint
+from nnctl import blas
 from nnctl import model as modelmod
 from nnctl.config import load_config
 from nnctl.errors import DivergedError
-from nnctl.train import Interrupted, setup
+from nnctl.train import setup
 
-from .test_training_features import _interrupt_after
+from .test_training_features import straight_and_resumed
 
 
 def _numpy_bundles_openblas64() -> bool:
@@ -158,17 +158,8 @@ def test_a_large_net_is_fused(write):
 
 @pytest.mark.parametrize("batches", [3, 10, 40])
 def test_fused_run_interrupted_and_resumed_gives_the_same_weights(write, tmp_path, fuse_any_size, batches):
-    cfg = load_config(write("s.yaml", PLAIN_SGD))
-    straight = setup(cfg)
-    straight.fit()
-    first = setup(cfg)
-    _interrupt_after(first, batches)
-    with pytest.raises(Interrupted):
-        first.fit()
-    checkpoint.save(tmp_path / "c.ckpt.npz", first)
-    second = setup(cfg)
-    checkpoint.restore(tmp_path / "c.ckpt.npz", second)
-    second.fit()
+    straight, second = straight_and_resumed(load_config(write("s.yaml", PLAIN_SGD)), tmp_path, batches)
+    assert (second.ws.gemm is not None) == AVAILABLE
     assert np.array_equal(second.model.flat, straight.model.flat)
     assert second.optimizer.t == straight.optimizer.t == 63
 
@@ -183,3 +174,29 @@ def test_fused_run_still_reports_divergence(write, fuse_any_size):
     assert (trainer.ws.gemm is not None) == AVAILABLE
     with pytest.raises(DivergedError, match="training diverged at epoch"):
         trainer.fit()
+
+
+@pytest.mark.parametrize("batch", ["16", "full"])
+def test_fused_update_reads_rows_in_place_from_a_wider_parsed_csv(write, monkeypatch, fuse_any_size, fresh_lookup,
+                                                                  batch):
+    """Unshuffled batches are slices of the training rows, which the CSV loader leaves inside the
+    parsed array: rows wider than the features (two targets follow them). gemm gets their real
+    row stride and trains like the NumPy step."""
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(64, 5))
+    write("d.csv", "a,b,c,t1,t2\n" + "\n".join(",".join(f"{v:.6f}" for v in r) for r in rows) + "\n")
+    cfg = load_config(write("c.yaml", f"""
+        data: {{source: csv, path: d.csv, target: [t1, t2], standardize: false}}
+        model: {{layers: [{{units: 16, activation: tanh}}, {{units: 2, activation: identity}}]}}
+        train: {{loss: mse, optimizer: {{name: sgd, lr: 0.1}}, batch_size: {batch}, shuffle: false, epochs: 5}}
+        """))
+    fused = setup(cfg)
+    X = fused.prepared.split.X_train_aug
+    assert X.shape == (64, 4) and X.strides[0] > 4 * X.itemsize  # a view into the wider parse
+    assert (fused.ws.gemm is not None) == AVAILABLE
+    monkeypatch.setenv("NNCTL_BLAS", "numpy")
+    blas.gemm.cache_clear()
+    separate = setup(cfg)
+    fused.fit()
+    separate.fit()
+    np.testing.assert_allclose(fused.model.flat, separate.model.flat, rtol=1e-12, atol=1e-12)

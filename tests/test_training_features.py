@@ -144,15 +144,11 @@ def _interrupt_after(trainer, batches: int):
     trainer.ws.step = counting
 
 
-@pytest.mark.parametrize("batches", [1, 7, 20, 44])  # inside epochs 1, 2, 4 (and a logged one)
-def test_interrupted_and_resumed_run_gives_the_same_bytes(write, tmp_path, batches):
-    cfg = load_config(write("c.yaml", MINIBATCH))
+def straight_and_resumed(cfg, tmp_path, batches: int):
+    """Two trainers that ran cfg: one straight through, one stopped after `batches` steps (as
+    Ctrl-C would), checkpointed, restored into a fresh trainer and run to the end."""
     straight = setup(cfg)
     straight.fit()
-    from nnctl.train import TrainResult
-
-    save_result(tmp_path / "a.npz", cfg, TrainResult(straight.model, straight.prepared, straight.history, 0, straight))
-
     first = setup(cfg)
     _interrupt_after(first, batches)
     with pytest.raises(Interrupted):
@@ -161,6 +157,16 @@ def test_interrupted_and_resumed_run_gives_the_same_bytes(write, tmp_path, batch
     second = setup(cfg)
     checkpoint.restore(tmp_path / "c.ckpt.npz", second)
     second.fit()
+    return straight, second
+
+
+@pytest.mark.parametrize("batches", [1, 7, 20, 44])  # inside epochs 1, 2, 4 (and a logged one)
+def test_interrupted_and_resumed_run_gives_the_same_bytes(write, tmp_path, batches):
+    from nnctl.train import TrainResult
+
+    cfg = load_config(write("c.yaml", MINIBATCH))
+    straight, second = straight_and_resumed(cfg, tmp_path, batches)
+    save_result(tmp_path / "a.npz", cfg, TrainResult(straight.model, straight.prepared, straight.history, 0, straight))
     save_result(tmp_path / "b.npz", cfg, TrainResult(second.model, second.prepared, second.history, 0, second))
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
 
