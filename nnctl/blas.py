@@ -37,15 +37,15 @@ def _candidates() -> list[str]:
     try:
         with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
             for line in f:
-                path = line.rstrip("\n").partition("/")[2]
-                if _MARK in path and ("/" + path) not in found:
-                    found.append("/" + path)
+                path = line.rstrip("\n")[line.find("/"):] if "/" in line else ""
+                if _MARK in path:
+                    found.append(path)
     except OSError:
         pass
     root = Path(np.__file__).resolve().parent
     for folder in (root.parent / "numpy.libs", root / ".dylibs"):
         found += [str(p) for p in sorted(folder.glob(f"*{_MARK}*"))] if folder.is_dir() else []
-    return found
+    return list(dict.fromkeys(found))  # each once (a library is mapped in several segments)
 
 
 class Gemm:

@@ -112,13 +112,9 @@ PLAIN_SGD = """
     """
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("batch", ["24", "full"])  # 160 rows: six batches of 24 and a last one of 16
-def test_fused_update_trains_like_the_separate_one(write, monkeypatch, fuse_any_size, fresh_lookup, dtype, batch):
-    """Plain SGD's update inside the products gives the separate update's weights, losses and
-    step count, through learning-rate changes, a smaller last batch and the full-batch loop."""
-    text = PLAIN_SGD.replace("batch_size: 24", f"batch_size: {batch}")
-    cfg = load_config(write("s.yaml", text), [f"train.dtype={dtype}"])
+def _fused_and_separate(cfg, monkeypatch):
+    """cfg trained twice: with the update inside the products (where NumPy's BLAS is reachable)
+    and with the NumPy-only step (NNCTL_BLAS=numpy)."""
     fused = setup(cfg)
     assert (fused.ws.gemm is not None) == AVAILABLE
     assert fused.update == (fused.optimizer.step_applied if AVAILABLE else fused.optimizer.step_scaled)
@@ -128,6 +124,17 @@ def test_fused_update_trains_like_the_separate_one(write, monkeypatch, fuse_any_
     assert separate.ws.gemm is None and separate.update == separate.optimizer.step_scaled
     fused.fit()
     separate.fit()
+    return fused, separate
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("batch", ["24", "full"])  # 160 rows: six batches of 24 and a last one of 16
+def test_fused_update_trains_like_the_separate_one(write, monkeypatch, fuse_any_size, fresh_lookup, dtype, batch):
+    """Plain SGD's update inside the products gives the separate update's weights, losses and
+    step count, through learning-rate changes, a smaller last batch and the full-batch loop."""
+    text = PLAIN_SGD.replace("batch_size: 24", f"batch_size: {batch}")
+    cfg = load_config(write("s.yaml", text), [f"train.dtype={dtype}"])
+    fused, separate = _fused_and_separate(cfg, monkeypatch)
     rtol = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(fused.model.flat, separate.model.flat, rtol=rtol, atol=rtol)
     assert [r.loss for r in fused.history] == pytest.approx([r.loss for r in separate.history], rel=rtol)
@@ -190,13 +197,7 @@ def test_fused_update_reads_rows_in_place_from_a_wider_parsed_csv(write, monkeyp
         model: {{layers: [{{units: 16, activation: tanh}}, {{units: 2, activation: identity}}]}}
         train: {{loss: mse, optimizer: {{name: sgd, lr: 0.1}}, batch_size: {batch}, shuffle: false, epochs: 5}}
         """))
-    fused = setup(cfg)
+    fused, separate = _fused_and_separate(cfg, monkeypatch)
     X = fused.prepared.split.X_train_aug
     assert X.shape == (64, 4) and X.strides[0] > 4 * X.itemsize  # a view into the wider parse
-    assert (fused.ws.gemm is not None) == AVAILABLE
-    monkeypatch.setenv("NNCTL_BLAS", "numpy")
-    blas.gemm.cache_clear()
-    separate = setup(cfg)
-    fused.fit()
-    separate.fit()
     np.testing.assert_allclose(fused.model.flat, separate.model.flat, rtol=1e-12, atol=1e-12)
