@@ -50,8 +50,10 @@ def _model_at(raw: Any, loc: tuple) -> tuple[type[BaseModel] | None, tuple]:
                         model = arm
                         break
             else:
-                path.extend(loc[i:])
-                return (model if isinstance(model, type) else None), tuple(path)
+                if isinstance(node, dict) and key in node:  # the unknown key itself
+                    path.extend(loc[i:])
+                    return (model if isinstance(model, type) else None), tuple(path)
+                # a union member's label (`str`, `list[str]`, `literal['full']`): not the user's key
         i += 1
     return (model if isinstance(model, type) and issubclass(model, BaseModel) else None), tuple(path)
 
@@ -73,8 +75,10 @@ def _expected(err: dict) -> str:
         return f"expected a number {bounds[kind]} {ctx[key]}"
     if kind == "literal_error":
         return f"expected one of {ctx['expected'].replace(chr(39), '')}"
-    if kind in ("too_short", "too_long"):
-        return err["msg"].replace("List", "expected a list").replace("Value", "expected a list")
+    if kind == "too_short":
+        return f"expected a list of at least {ctx['min_length']} items"
+    if kind == "too_long":
+        return f"expected a list of at most {ctx['max_length']} items"
     if kind == "union_tag_invalid":
         return f"expected one of {ctx['expected_tags'].replace(chr(39), '')}"
     if kind == "value_error":
@@ -83,7 +87,9 @@ def _expected(err: dict) -> str:
 
 
 def _messages(exc: ValidationError, raw: Any, positions: dict, source: str) -> list[str]:
-    out = []
+    """One message per key path: a union's failed members (`str | list[str]`) are merged into
+    one `expected a string or a list`."""
+    merged: dict[tuple, list] = {}
     for err in exc.errors():
         loc = tuple(err["loc"])
         parent_model, path = _model_at(raw, loc)
@@ -107,13 +113,30 @@ def _messages(exc: ValidationError, raw: Any, positions: dict, source: str) -> l
             choices = ctx["expected_tags"].replace("'", "").split(", ")
             msg = f"unknown value {given!r}{did_you_mean(given, choices)}; expected one of {', '.join(choices)}"
         else:
-            msg = _expected(err)
-            if kind not in ("value_error",) and "input" in err and not isinstance(err["input"], dict | list):
-                msg += f", got {err['input']!r}"
-        line = positions.get(path) or positions.get(path[:-1])
-        where = format_path(path) + (f" (line {line[0]})" if line else "")
+            expected = _expected(err)
+            got = (f", got {err['input']!r}" if kind != "value_error" and "input" in err
+                   and not isinstance(err["input"], dict) else "")
+            if path in merged and merged[path][1] is not None:
+                merged[path][0].append(expected.removeprefix("expected "))
+                continue
+            merged[path] = [[expected], got]
+            continue
+        merged.setdefault(path, [[msg], None])
+    out = []
+    for path, (parts, got) in merged.items():
+        msg = parts[0] + "".join(" or " + p for p in parts[1:]) + (got or "")
+        line = _line_of(positions, path)
+        where = format_path(path) + (f" (line {line})" if line else "")
         out.append(f"{source}: {where}: {msg}")
     return out
+
+
+def _line_of(positions: dict, path: tuple) -> int | None:
+    """The line of the key path, or of its nearest parent the file has."""
+    for k in range(len(path), 0, -1):
+        if path[:k] in positions:
+            return positions[path[:k]][0]
+    return None
 
 
 def apply_overrides(raw: Any, overrides: list[str]) -> Any:
@@ -142,11 +165,25 @@ def apply_overrides(raw: Any, overrides: list[str]) -> Any:
                 node[idx] = value
             else:
                 if isinstance(node, dict) and not isinstance(node.get(idx), dict | list):
-                    node[idx] = {} if node.get(idx) is None else node[idx]
-                    if not isinstance(node[idx], dict):
-                        node[idx] = {"name": node[idx]} if where == "train.optimizer" else node[idx]
+                    node[idx] = _expand_short_form(parts[: j + 1], node.get(idx))
                 node = node[idx]
     return raw
+
+
+# Keys whose short form (`optimizer: adam`, `schedule: cosine`, `init: he`, `early_stopping:
+# true`) stands for a mapping; --set expands it first, so it can set one key inside.
+_NAMED = {("train", "optimizer"), ("train", "schedule"), ("model", "init"), ("model", "layers", "*", "init")}
+
+
+def _expand_short_form(parts: list[str], value: Any) -> Any:
+    shape = tuple("*" if p.isdigit() else p for p in parts)
+    if value is None:
+        return {}
+    if shape in _NAMED and isinstance(value, str):
+        return {"name": value}
+    if shape == ("train", "early_stopping") and isinstance(value, bool):
+        return {}  # setting one of its keys turns early stopping on, with defaults for the rest
+    return value
 
 
 def validate(raw: Any, source: str = "<config>", positions: dict | None = None,

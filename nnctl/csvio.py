@@ -41,6 +41,7 @@ class Table:
     first_line: int  # the physical line number of the body's first line
     _text: str | None = None
     all_numeric: np.ndarray | bool | None = None  # loadtxt's parse of every column, once tried
+    _index: dict[str, int] | None = None
 
     @property
     def text(self) -> str:
@@ -51,11 +52,18 @@ class Table:
         return self._text
 
     def column_index(self, name: str, what: str) -> int:
+        if self._index is None:  # a dict: a wide file's 40 000 names are looked up in O(1) each
+            self._index = {n: i for i, n in enumerate(self.header)}
         try:
-            return self.header.index(name)
-        except ValueError:
+            return self._index[name]
+        except KeyError:
             raise DataError(f"no {what} column {name!r}{did_you_mean(name, self.header)}; "
-                            f"the header has {', '.join(self.header)}", source=self.source) from None
+                            f"the header has {_preview_names(self.header)}", source=self.source) from None
+
+
+def _preview_names(names: list[str], k: int = 20) -> str:
+    shown = ", ".join(names[:k])
+    return shown + (f", … ({len(names)} columns)" if len(names) > k else "")
 
 
 def read_text(path: str | Path, source: str | None = None) -> str:
@@ -95,11 +103,13 @@ def _parse_header(first: str, source: str, delimiter: str, header: bool, line: i
     if not header:
         return [str(i) for i in range(len(names))]
     names = [n.strip() for n in names]
+    seen: set[str] = set()
     for col, name in enumerate(names, 1):
         if not name:
             raise DataError(f"line {line}, column {col}: empty column name in the header", source=source)
-        if names.index(name) != col - 1:
+        if name in seen:
             raise DataError(f"line {line}, column {col}: duplicate column name {name!r}", source=source)
+        seen.add(name)
     return names
 
 
@@ -303,11 +313,45 @@ def _fast_numeric(table: Table, delimiter: str) -> np.ndarray | None:
     return table.all_numeric if table.all_numeric is not False else None
 
 
+def _fast_columns(table: Table, cols: list[int], delimiter: str) -> np.ndarray | None:
+    """Only the given columns through numpy.loadtxt (`usecols`): a text column elsewhere (the
+    labels) does not send every number through the slow careful pass. None when a cell is off."""
+    try:
+        with np.errstate(all="ignore"):
+            if table.path is not None:
+                out = np.loadtxt(table.path, delimiter=delimiter, skiprows=table.first_line - 1,
+                                 encoding="utf-8-sig", usecols=cols, **_LOADTXT)
+            else:
+                out = np.loadtxt(table.text.split("\n"), delimiter=delimiter, usecols=cols, **_LOADTXT)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    ok = out.shape == (out.shape[0], len(cols)) and np.isfinite(out).all()
+    return out if ok and _widths_checked(table, delimiter) else None
+
+
+def _widths_checked(table: Table, delimiter: str) -> bool:
+    """Every non-blank row has as many cells as the header (DataError naming the first that has
+    not); False when quotes make counting delimiters unreliable (the careful pass then checks)."""
+    text = table.text
+    if '"' in text:
+        return False
+    width = len(table.header)
+    for number, row in enumerate(text.split("\n"), table.first_line):
+        if row.count(delimiter) != width - 1 and row.strip():
+            raise DataError(f"line {number}: {row.count(delimiter) + 1} cells, expected {width} as in "
+                            "the header", source=table.source)
+    return True
+
+
 def numeric_columns(table: Table, cols: list[int], delimiter: str = ",") -> np.ndarray:
     """The given columns as a float64 array (n_rows, len(cols)); a bad cell raises DataError."""
     fast = _fast_numeric(table, delimiter)
     if fast is not None:
         return fast[:, cols] if cols != list(range(len(table.header))) else fast
+    if cols and len(cols) < len(table.header):
+        part = _fast_columns(table, cols, delimiter)
+        if part is not None:
+            return part
     values = []
     for line, cells in _rows(table, delimiter):
         row = []
@@ -345,11 +389,32 @@ def augmented_features(table: Table, cols: list[int], delimiter: str = ",") -> n
     return fast[:, :nf + 1]
 
 
+def _label_cells(table: Table, col: int, delimiter: str):
+    """(line, cell) of one column for every non-blank row. Without quotes in the file, each line is
+    cut at the delimiter in C and only the cell wanted is kept; otherwise the csv module reads it."""
+    if not _widths_checked(table, delimiter):
+        for line, cells in _rows(table, delimiter):
+            yield line, cells[col]
+        return
+    for number, row in enumerate(table.text.split("\n"), table.first_line):
+        if row.strip():
+            yield number, row.split(delimiter, col + 1)[col]
+
+
 def text_column(table: Table, col: int, delimiter: str = ",") -> list[str]:
+    """A column of labels, stripped. Empty cells and cells that read as a missing or infinite
+    number (`nan`, `inf`) are refused with their line and column: no label may stand for a gap."""
     out = []
-    for line, cells in _rows(table, delimiter):
-        cell = cells[col].strip()
+    for line, raw in _label_cells(table, col, delimiter):
+        cell = raw.strip()
         if not cell:
             raise _bad_cell(table, line, col, cell)
+        if cell.lower().lstrip("+-") in _NON_FINITE:
+            raise DataError(f"line {line}, column {col + 1} ({table.header[col]!r}): {cell!r} reads as a "
+                            "missing or infinite number, not a label; remove the row or give it a label",
+                            source=table.source)
         out.append(cell)
     return out
+
+
+_NON_FINITE = {"nan", "inf", "infinity"}

@@ -25,6 +25,7 @@ class RawData:
     y_numeric: np.ndarray | None  # (n, n_targets), when every target cell is a number
     y_labels: list[str] | None = None  # one label per row, when the single target holds text
     X_aug: np.ndarray | None = None  # X with a column of ones, when the loader built it (X is its view)
+    y_error: DataError | None = None  # why the target is not numbers (its first bad cell), for mse
 
 
 # --- built-in sets -----------------------------------------------------------------------------
@@ -91,7 +92,12 @@ def load_raw(cfg, base_dir: Path, rng: np.random.Generator) -> RawData:
     """The rows the config's `data:` section describes."""
     d = cfg.data
     if d.source in BUILTIN:
-        X, y = BUILTIN[d.source](d, rng)
+        with np.errstate(over="ignore", invalid="ignore"):
+            X, y = BUILTIN[d.source](d, rng)
+        if not (np.isfinite(X).all() and np.isfinite(y).all()):
+            raise ConfigError(f"data: these settings of data.source {d.source} give numbers too large to "
+                              "be finite; expected smaller ranges, slope, intercept or noise",
+                              source=getattr(cfg, "source", None))
         features = ["x"] if d.source == "line" else ["x1", "x2"]
         return RawData(X, features, ["y"], y[:, None])
     return _load_csv(d, base_dir)
@@ -112,15 +118,16 @@ def _load_csv(d, base_dir: Path) -> RawData:
     if not f_idx:
         raise DataError("no feature columns left besides the target", source=table.source)
     features = [table.header[i] for i in f_idx]
-    y_numeric = y_labels = None
+    y_numeric = y_labels = y_error = None
     try:  # the targets first: reading the features may reuse the parsed file's memory
         y_numeric = csvio.numeric_columns(table, t_idx, d.delimiter)
-    except DataError:
+    except DataError as exc:
         if len(t_idx) > 1:
             raise
+        y_error = exc
         y_labels = csvio.text_column(table, t_idx[0], d.delimiter)
     X_aug = csvio.augmented_features(table, f_idx, d.delimiter)
-    return RawData(X_aug[:, :-1], features, targets, y_numeric, y_labels, X_aug)
+    return RawData(X_aug[:, :-1], features, targets, y_numeric, y_labels, X_aug, y_error)
 
 
 # --- encoding --------------------------------------------------------------------------------
@@ -162,8 +169,9 @@ def encode(raw: RawData, loss: str, out_units: int, last: str = "model.layers.-1
     `last` names the output layer's units key in messages."""
     if loss == "mse":
         if raw.y_numeric is None:
-            raise DataError(f"target {raw.targets[0]!r} holds text labels; loss mse needs numbers "
-                            "(use cross_entropy or bce to classify)")
+            why = raw.y_error.message if raw.y_error is not None else f"target {raw.targets[0]!r} holds text"
+            raise DataError(f"{why}; loss mse needs numbers in the target (use cross_entropy or bce "
+                            "to classify labels)")
         if out_units != raw.y_numeric.shape[1]:
             raise ConfigError(f"{last}: the output layer has {out_units} units but there are "
                               f"{raw.y_numeric.shape[1]} target column(s); expected them equal")

@@ -6,6 +6,7 @@ These models are the single description of a config: `config.py` validates YAML 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ from .errors import did_you_mean
 from .losses import LOSSES
 
 INITS = ("xavier", "he", "normal", "uniform", "zeros")
+MAX_ROWS = 100_000_000  # built-in sets: 10^8 rows is 1.6 GB of float64 features already
 
 
 class _Strict(BaseModel):
@@ -35,7 +37,7 @@ class XorData(_DataBase):
 
 class LineData(_DataBase):
     source: Literal["line"]
-    n: int = Field(100, ge=1)
+    n: int = Field(100, ge=1, le=MAX_ROWS)
     slope: float = 2.0
     intercept: float = 3.0
     noise: float = Field(1.0, ge=0.0)
@@ -46,6 +48,8 @@ class LineData(_DataBase):
     def _ordered(cls, v: list[float]) -> list[float]:
         if not v[0] < v[1]:
             raise ValueError(f"x_range must be [low, high] with low < high, got {v}")
+        if not math.isfinite(v[1] - v[0]):
+            raise ValueError(f"x_range must have a finite width (high − low), got {v}")
         return v
 
 
@@ -53,7 +57,7 @@ class PlaygroundData(_DataBase):
     """TensorFlow Playground's two-class sets, with its knobs."""
 
     source: Literal["circles", "moons", "gauss", "spiral"]
-    n: int = Field(200, ge=2)
+    n: int = Field(200, ge=2, le=MAX_ROWS)
     noise: float = Field(0.1, ge=0.0)
 
 

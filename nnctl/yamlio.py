@@ -162,3 +162,20 @@ def parse_scalar(text: str, source: str) -> Any:
     """A --set VALUE: a YAML scalar or flow collection, read with the same rules as a config."""
     value, _ = load_yaml(text, source)
     return value
+
+
+class _Dumper(yaml.emitter.Emitter, yaml.serializer.Serializer, yaml.representer.SafeRepresenter, _Core12Resolver):
+    """PyYAML's safe dumper with the YAML 1.2 resolver: a string that 1.2 reads as a number or a
+    boolean (`1e3`, `.5`) is quoted, so what `nnctl config` prints loads back to the same config."""
+
+    def __init__(self, stream, **kw):
+        yaml.emitter.Emitter.__init__(self, stream, allow_unicode=True, width=kw.get("width"))
+        yaml.serializer.Serializer.__init__(self)
+        yaml.representer.SafeRepresenter.__init__(self, default_flow_style=kw.get("default_flow_style"),
+                                                  sort_keys=False)
+        _Core12Resolver.__init__(self)
+
+
+def dump_yaml(value: Any, flow: bool | None = None) -> str:
+    """Plain values as YAML text that `load_yaml` reads back to equal values."""
+    return yaml.dump(value, Dumper=_Dumper, default_flow_style=flow)
