@@ -17,10 +17,10 @@ import numpy as np
 
 from .errors import ModelFileError
 from .modelfile import read_npz, write_npz_atomic
-from .train import _NO_METRICS, EpochRecord, PartialEpoch, Trainer
+from .train import History, PartialEpoch, Trainer, records_from_columns
 
 FORMAT = "nnctl-checkpoint"
-VERSION = 2  # 2: the first layer stored transposed in `flat`; one array per optimizer state
+VERSION = 3  # 3: the history as numeric columns; 2: the first layer stored transposed in `flat`
 # Keys that may differ between the run that wrote a checkpoint and the run that resumes it.
 MAY_CHANGE = {("train", "epochs"), ("train", "log_every"), ("output",)}
 
@@ -46,14 +46,24 @@ def save(path: str | Path, trainer: Trainer) -> None:
             arrays["partial_order"] = p.order
         if p.outputs is not None:
             arrays["partial_outputs"] = p.outputs
+    names = trainer.metric_names
+    arrays.update({f"h_{k}": v for k, v in trainer.history.columns(names).items()})
+    if trainer.best_record is not None:
+        arrays.update({f"best_h_{k}": v for k, v in History([trainer.best_record]).columns(names).items()})
     meta = {
         "format": FORMAT, "version": VERSION, "config": trainer.cfg.resolved(), "epoch": trainer.epoch,
         "optimizer_t": opt.t, "rng": trainer.rng.bit_generator.state, "schedule": trainer.schedule.state(),
         "stopper": stopper.state() if stopper is not None else None, "partial": partial,
-        "history": [r.as_dict() for r in trainer.history],
+        "history_stride": trainer.history.stride, "metric_names": names, "last_epoch": trainer.last_epoch,
     }
+    # Python's JSON, Infinity included: early stopping's and the plateau's `best` start at inf,
+    # and only nnctl reads a checkpoint (the model file's JSON is strict, see jsonsafe)
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
     write_npz_atomic(path, arrays)
+
+
+def _prefixed(arrays: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
 
 
 def _differences(a, b, path=()) -> list[str]:
@@ -94,12 +104,20 @@ def restore(path: str | Path, trainer: Trainer) -> None:
         opt.load_state({"t": meta["optimizer_t"], **{n: arrays[f"opt_{n}"] for n in opt.state_names}})
         trainer.rng.bit_generator.state = meta["rng"]
         trainer.schedule.load_state(meta["schedule"])
+        if trainer.cfg.train.schedule is not None and trainer.cfg.train.schedule.name == "cosine" \
+                and trainer.cfg.train.schedule.t_max is None:  # a run resumed with a new --epochs: the new total
+            trainer.schedule.retarget(max(trainer.cfg.train.epochs - trainer.schedule.warmup, 1))
         if trainer.stopper is not None and meta["stopper"] is not None:
             trainer.stopper.load_state(meta["stopper"])
             if "best_weights" in arrays:
                 trainer.stopper.best_weights = arrays["best_weights"]
-        trainer.history = [EpochRecord(d["epoch"], d["loss"], d["lr"], d["metrics"] or _NO_METRICS,
-                                       d["val_loss"], d["val_metrics"]) for d in meta["history"]]
+        names = meta["metric_names"]
+        if names != trainer.metric_names:
+            raise fail(f"metric columns {names} differ from the config's {trainer.metric_names}")
+        trainer.history = History(records_from_columns(_prefixed(arrays, "h_"), names), meta["history_stride"])
+        if "best_h_epoch" in arrays:
+            trainer.best_record = records_from_columns(_prefixed(arrays, "best_h_"), names)[0]
+        trainer.last_epoch = meta["last_epoch"]
         trainer.epoch = meta["epoch"]
         p = meta["partial"]
         if p is not None:

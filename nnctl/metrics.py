@@ -16,48 +16,87 @@ def class_indices(outputs: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.nd
     return outputs.argmax(axis=1), Y.argmax(axis=1)
 
 
+class Counts:
+    """Per-class counts of one set of predictions, O(rows + classes) however many classes there
+    are: the true positives, how often each class was predicted and how often it was true. Every
+    classifier metric of one call reads the same Counts (`compute` makes it once)."""
+
+    def __init__(self, outputs: np.ndarray | None, Y: np.ndarray | None, *,
+                 pred: np.ndarray | None = None, true: np.ndarray | None = None, k: int = 2):
+        """From outputs and encoded targets, or from predicted and true class indices and k."""
+        if outputs is not None:
+            pred, true = class_indices(outputs, Y)
+            k = Y.shape[1]
+        self.pred, self.true = pred, true
+        self.k = max(k, 2)
+        self.tp = np.bincount(self.true[self.pred == self.true], minlength=self.k).astype(np.float64)
+        self.n_pred = np.bincount(self.pred, minlength=self.k).astype(np.float64)
+        self.n_true = np.bincount(self.true, minlength=self.k).astype(np.float64)
+
+    def per_class(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision = np.where(self.n_pred > 0, self.tp / self.n_pred, 0.0)  # sklearn's zero_division=0
+            recall = np.where(self.n_true > 0, self.tp / self.n_true, 0.0)
+            f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+        return precision, recall, f1
+
+    def pairs(self) -> list[tuple[int, int, int]]:
+        """(true, predicted, count) for every pair that occurs, most frequent first: the confusion
+        matrix's non-zero cells, O(rows) in memory whatever the number of classes."""
+        keys, counts = np.unique(self.true.astype(np.int64) * self.k + self.pred, return_counts=True)
+        order = np.argsort(-counts, kind="stable")
+        return [(int(keys[i] // self.k), int(keys[i] % self.k), int(counts[i])) for i in order]
+
+    def matrix(self) -> np.ndarray:
+        """Rows: true class, columns: predicted class (scikit-learn's orientation); k × k."""
+        cm = np.zeros((self.k, self.k), dtype=np.int64)
+        np.add.at(cm, (self.true, self.pred), 1)
+        return cm
+
+
 def confusion_matrix(outputs, Y) -> np.ndarray:
-    """Rows: true class, columns: predicted class (scikit-learn's orientation)."""
-    pred, true = class_indices(outputs, Y)
-    k = max(Y.shape[1], 2)
-    cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (true, pred), 1)
-    return cm
+    return Counts(outputs, Y).matrix()
 
 
-def accuracy(outputs, Y) -> float:
-    pred, true = class_indices(outputs, Y)
-    return float(np.mean(pred == true))
+def _of(metric):
+    """A classifier metric callable as metric(outputs, Y) or on a shared Counts."""
+    def wrapper(outputs, Y=None):
+        return metric(outputs if isinstance(outputs, Counts) else Counts(outputs, Y))
+
+    wrapper.__name__ = wrapper.__qualname__ = metric.__name__
+    wrapper.__doc__ = metric.__doc__
+    return wrapper
 
 
-def _per_class(outputs, Y):
-    cm = confusion_matrix(outputs, Y).astype(np.float64)
-    tp = np.diag(cm)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(cm.sum(0) > 0, tp / cm.sum(0), 0.0)  # sklearn's zero_division=0
-        recall = np.where(cm.sum(1) > 0, tp / cm.sum(1), 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
-    return precision, recall, f1
+@_of
+def accuracy(c: Counts) -> float:
+    return float(c.tp.sum() / max(len(c.true), 1))
 
 
-def precision(outputs, Y) -> float:
-    return float(np.mean(_per_class(outputs, Y)[0]))
+@_of
+def precision(c: Counts) -> float:
+    return float(np.mean(c.per_class()[0]))
 
 
-def recall(outputs, Y) -> float:
-    return float(np.mean(_per_class(outputs, Y)[1]))
+@_of
+def recall(c: Counts) -> float:
+    return float(np.mean(c.per_class()[1]))
 
 
-def f1(outputs, Y) -> float:
-    return float(np.mean(_per_class(outputs, Y)[2]))
+@_of
+def f1(c: Counts) -> float:
+    return float(np.mean(c.per_class()[2]))
 
 
 def rmse(outputs, Y) -> float:
-    return float(np.sqrt(np.mean((outputs - Y) ** 2)))
+    """Root mean squared error per target, averaged over targets (scikit-learn's
+    `root_mean_squared_error` with multioutput="uniform_average")."""
+    return float(np.mean(np.sqrt(np.mean((outputs - Y) ** 2, axis=0))))
 
 
 def mae(outputs, Y) -> float:
-    return float(np.mean(np.abs(outputs - Y)))
+    """Mean absolute error per target, averaged over targets."""
+    return float(np.mean(np.mean(np.abs(outputs - Y), axis=0)))
 
 
 def r2(outputs, Y) -> float:
@@ -78,7 +117,9 @@ DEFAULT_TABLE = {True: ["accuracy"], False: ["rmse"]}
 
 
 def compute(names: list[str], outputs: np.ndarray, Y: np.ndarray) -> dict[str, float]:
-    return {name: METRICS[name](outputs, Y) for name in names}
+    counts = Counts(outputs, Y) if any(n in CLASSIFICATION for n in names) else None
+    return {name: METRICS[name](counts) if name in CLASSIFICATION else METRICS[name](outputs, Y)
+            for name in names}
 
 
 def all_for(classifier: bool) -> list[str]:

@@ -29,7 +29,7 @@ def feature_matrix(mf: ModelFile, table: csvio.Table, header: bool = True) -> np
             raise DataError(f"missing feature column(s) {', '.join(map(repr, missing))}; the model "
                             f"needs {', '.join(mf.features)} and the header has "
                             f"{', '.join(table.header)}", source=table.source)
-        cols = [table.header.index(f) for f in mf.features]
+        cols = [table.column_index(f, "feature") for f in mf.features]
     else:
         if len(table.header) < n:
             raise DataError(f"rows have {len(table.header)} columns; the model needs {n} "
@@ -85,39 +85,64 @@ def to_json(pred: Predictions) -> str:
     return json.dumps([dict(zip(pred.columns, r, strict=True)) for r in pred.rows]) + "\n"
 
 
-def encode_targets(mf: ModelFile, table: csvio.Table) -> np.ndarray:
-    """The table's target column(s) encoded as the model was trained: numbers, 0/1 or one-hot."""
-    delim = csv_delimiter(mf)
-    cols = [table.column_index(t, "target") for t in mf.targets]
-    classes = mf.classes
-    if not classes:
-        return csvio.numeric_columns(table, cols, delim)
-    keys = {label_key(c): i for i, c in enumerate(classes)}
-    labels = csvio.text_column(table, cols[0], delim)
+def target_indices(mf: ModelFile, table: csvio.Table) -> np.ndarray:
+    """A classifier's target column as class indices (n,), matched to the model's classes."""
+    col = table.column_index(mf.targets[0], "target")
+    keys = {label_key(c): i for i, c in enumerate(mf.classes)}
+    labels = csvio.text_column(table, col, csv_delimiter(mf))
     idx = np.empty(len(labels), dtype=np.intp)
     for r, lab in enumerate(labels):
         i = keys.get(label_key(lab))
         if i is None:
             raise DataError(f"data row {r + 1}: label {lab!r} in column {mf.targets[0]!r} is not one of "
-                            f"the model's classes ({', '.join(map(str, classes))})", source=table.source)
+                            f"the model's classes ({', '.join(map(str, mf.classes[:20]))}"
+                            f"{', …' if len(mf.classes) > 20 else ''})", source=table.source)
         idx[r] = i
+    return idx
+
+
+def _encoded(mf: ModelFile, idx: np.ndarray) -> np.ndarray:
+    """Class indices as the loss sees them: a 0/1 column (bce) or one-hot rows."""
     if mf.meta["loss"] == "bce":
-        return idx[:, None].astype(np.float64)
-    Y = np.zeros((len(idx), len(classes)))
+        return idx[:, None].astype(mf.model.dtype)
+    Y = np.zeros((len(idx), len(mf.classes)), mf.model.dtype)
     Y[np.arange(len(idx)), idx] = 1.0
     return Y
 
 
+CHUNK_CELLS = 1 << 22  # outputs evaluated at once: 32 MB of float64, whatever the class count
+
+
 def evaluate_table(mf: ModelFile, table: csvio.Table) -> dict:
-    """Loss, every metric of the model's kind, and a confusion matrix for classifiers."""
+    """Loss, every metric of the model's kind, and the confusions of a classifier. A classifier is
+    evaluated in chunks of rows, so memory stays bounded with many classes (no n × k one-hot)."""
     X = mf.transform(feature_matrix(mf, table))
-    Y = encode_targets(mf, table).astype(mf.model.dtype)
     loss = LOSSES[mf.meta["loss"]]()
-    out, cache = mf.model.forward(X, keep=True)
-    result = {"loss": loss.value(cache.Z[-1], out, Y), "rows": int(X.shape[0])}
-    classifier = bool(mf.classes)
-    result["metrics"] = metricsmod.compute(metricsmod.all_for(classifier), out, Y)
-    if classifier:
-        result["confusion_matrix"] = metricsmod.confusion_matrix(out, Y).tolist()
-        result["classes"] = mf.classes
+    n = X.shape[0]
+    if not mf.classes:
+        Y = csvio.numeric_columns(table, [table.column_index(t, "target") for t in mf.targets],
+                                  csv_delimiter(mf)).astype(mf.model.dtype)
+        out, cache = mf.model.forward(X, keep=True)
+        return {"loss": loss.value(cache.Z[-1], out, Y), "rows": int(n),
+                "metrics": metricsmod.compute(metricsmod.all_for(False), out, Y)}
+    true, classes = target_indices(mf, table), mf.classes
+    pred = np.empty(n, dtype=np.intp)
+    total = 0.0
+    step = max(1, CHUNK_CELLS // len(classes))
+    for a in range(0, n, step):
+        out, cache = mf.model.forward(X[a:a + step], keep=True)
+        Y = _encoded(mf, true[a:a + step])
+        total += loss.value(cache.Z[-1], out, Y) * len(Y)
+        pred[a:a + step] = metricsmod.class_indices(out, Y)[0]
+    counts = metricsmod.Counts(None, None, pred=pred, true=true, k=len(classes))
+    result = {"loss": total / n, "rows": int(n),
+              "metrics": {name: metricsmod.METRICS[name](counts) for name in metricsmod.all_for(True)}}
+    # k × k numbers: dense only while that stays small (10 000 classes would be 10^8 cells)
+    result["confusion_matrix"] = counts.matrix().tolist() if len(classes) <= DENSE_CONFUSION else None
+    result["confusions"] = [{"true": classes[t], "predicted": classes[p], "count": c}
+                            for t, p, c in counts.pairs() if t != p]
+    result["classes"] = classes
     return result
+
+
+DENSE_CONFUSION = 50  # classes up to which evaluate gives the whole confusion matrix

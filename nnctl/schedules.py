@@ -78,6 +78,19 @@ class CosineLR(Schedule):
         return (1 + math.cos(math.pi * t / T)) / (1 + math.cos(math.pi * (t - 1) / T)) * (lr - eta) + eta
 
 
+    def retarget(self, t_max: int) -> None:
+        """Follow a new period from here on (a run resumed with more epochs): the rate of the
+        current epoch is recomputed from the closed form with the new t_max, and the recursive
+        form carries on from it."""
+        if t_max == self.t_max:
+            return
+        self.t_max = t_max
+        t = self.last_epoch - self.warmup
+        if t > 0:
+            eta = self.min_lr
+            self.lr = eta + (self.base_lr - eta) * (1 + math.cos(math.pi * t / t_max)) / 2
+
+
 class PlateauLR(Schedule):
     """torch.optim.lr_scheduler.ReduceLROnPlateau(mode="min", threshold_mode="rel"): lr · factor
     once the monitored loss has not improved by more than `threshold` (relative) for more than

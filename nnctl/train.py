@@ -116,6 +116,93 @@ class EpochRecord:
                 "metrics": dict(self.metrics), "val_metrics": self.val_metrics}
 
 
+HISTORY_CAP = 4096  # epoch records a run keeps, in memory, in checkpoints and in the model file
+
+
+class History:
+    """The epoch records a run keeps, bounded: every epoch while there are at most HISTORY_CAP;
+    past that, every `stride`-th epoch (1, 1 + s, 1 + 2s, …; s doubles each time the cap is
+    reached) and the newest. The rule depends only on the epoch numbers, so an interrupted and
+    resumed run keeps the same records as one that ran straight through."""
+
+    __slots__ = ("_cache", "records", "stride")
+
+    def __init__(self, records=(), stride: int = 1):
+        self.records: list[EpochRecord] = list(records)
+        self.stride = stride
+        self._cache: tuple | None = None  # (stride, count, columns) of records[:count], see columns()
+
+    def columns(self, names: list[str]) -> dict[str, np.ndarray]:
+        """The records as numeric columns (what a checkpoint stores): `epoch`, `loss`, `lr`,
+        `val_loss`, the masks `has_val`, `has_metrics`, `has_val_metrics`, and `m<i>`/`vm<i>` for
+        metric i. A missing number is NaN beside its mask. Only records added since the last
+        call are converted (every record but the newest stays until the stride doubles), so a
+        checkpoint every few epochs costs O(new records), not O(history)."""
+        stable = len(self.records) - 1
+        cache = self._cache
+        if cache is None or cache[0] != self.stride or cache[1] > stable:
+            cache = (self.stride, 0, _columns([], names))
+        _, done, cols = cache
+        fresh = _columns(self.records[done:stable], names)
+        cols = {k: np.concatenate([cols[k], fresh[k]]) for k in cols}
+        self._cache = (self.stride, stable, cols)
+        newest = _columns(self.records[stable:], names)
+        return {k: np.concatenate([cols[k], newest[k]]) for k in cols}
+
+    def append(self, record: EpochRecord) -> None:
+        records = self.records
+        if records and (records[-1].epoch - 1) % self.stride:
+            records.pop()  # kept only while it was the newest
+        records.append(record)
+        if len(records) > HISTORY_CAP:
+            self.stride *= 2
+            s = self.stride
+            kept = [r for r in records if (r.epoch - 1) % s == 0]
+            if (record.epoch - 1) % s:
+                kept.append(record)
+            self.records = kept
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __getitem__(self, i):
+        return self.records[i]
+
+    def __bool__(self) -> bool:
+        return bool(self.records)
+
+
+def _columns(records: list[EpochRecord], names: list[str]) -> dict[str, np.ndarray]:
+    def column(values):
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    out = {"epoch": np.array([r.epoch for r in records], dtype=np.int64),
+           "loss": column(r.loss for r in records), "lr": column(r.lr for r in records),
+           "val_loss": column(r.val_loss for r in records),
+           "has_val": np.array([r.val_loss is not None for r in records], dtype=bool),
+           "has_metrics": np.array([bool(r.metrics) for r in records], dtype=bool),
+           "has_val_metrics": np.array([r.val_metrics is not None for r in records], dtype=bool)}
+    for i, n in enumerate(names):
+        out[f"m{i}"] = column(r.metrics.get(n) for r in records)
+        out[f"vm{i}"] = column((r.val_metrics or {}).get(n) for r in records)
+    return out
+
+
+def records_from_columns(cols: dict[str, np.ndarray], names: list[str]) -> list[EpochRecord]:
+    """The inverse of History.columns."""
+    c = {k: v.tolist() for k, v in cols.items()}
+    out = []
+    for j, epoch in enumerate(c["epoch"]):
+        metrics = {n: c[f"m{i}"][j] for i, n in enumerate(names)} if c["has_metrics"][j] else _NO_METRICS
+        val_metrics = {n: c[f"vm{i}"][j] for i, n in enumerate(names)} if c["has_val_metrics"][j] else None
+        out.append(EpochRecord(epoch, c["loss"][j], c["lr"][j], metrics,
+                               c["val_loss"][j] if c["has_val"][j] else None, val_metrics))
+    return out
+
+
 class Interrupted(Exception):  # noqa: N818 - a signal, not a failure
     """Raised between two batches when a stop was requested (Ctrl-C); the trainer's state is
     consistent there and can be checkpointed and resumed exactly."""
@@ -145,17 +232,21 @@ class Trainer:
         self.cfg, self.model, self.prepared, self.rng = cfg, model, prepared, rng
         self.optimizer: Optimizer = make_optimizer(tc.optimizer, model.flat)
         self.schedule = make_schedule(tc.schedule, tc.optimizer.lr, tc.epochs)
-        self.monitor = "loss"
+        has_val = prepared.split.X_val is not None
+        self.schedule_monitor = "val_loss" if has_val else "loss"  # what a plateau schedule watches
+        self.monitor = self.schedule_monitor  # what early stopping watches
         self.stopper = None
         if tc.early_stopping is not None:
             es = tc.early_stopping
             self.stopper = EarlyStopping(es.patience, es.min_delta, es.restore_best)
-            self.monitor = "val_loss" if es.monitor == "val_loss" and prepared.split.X_val is not None else "loss"
-        elif prepared.split.X_val is not None:
-            self.monitor = "val_loss"  # what a plateau schedule watches
+            self.monitor = "val_loss" if es.monitor == "val_loss" and has_val else "loss"
         self.metric_names = table_metrics(cfg, prepared.classifier)
-        self.metrics_every_epoch = False
-        self.history: list[EpochRecord] = []
+        # Early stopping may end on any epoch, and the best epoch is rarely a logged one: both
+        # must have their metrics, so with it every epoch computes them.
+        self.metrics_every_epoch = self.stopper is not None
+        self.history = History()
+        self.best_record: EpochRecord | None = None  # the best epoch's, when early stopping kept its weights
+        self.last_epoch: int | None = None  # the epoch early stopping ended on: it gets a table row too
         self.epoch = 0  # epochs completed
         self.partial: PartialEpoch | None = None
         self.stop_flag = [False]
@@ -179,7 +270,8 @@ class Trainer:
 
     def is_logged(self, epoch: int) -> bool:
         """A row of the loss table: every log_every epochs, and the first and the last."""
-        return epoch == 1 or epoch % self.cfg.train.log_every == 0 or epoch == self.cfg.train.epochs
+        return (epoch == 1 or epoch % self.cfg.train.log_every == 0 or epoch == self.cfg.train.epochs
+                or epoch == self.last_epoch)
 
     def _set_lr(self, lr: float) -> None:
         self.optimizer.lr = lr
@@ -236,7 +328,7 @@ class Trainer:
         value = self.prepared.loss.value(cache.Z[-1], out, Y)
         return value, (metricsmod.compute(self.metric_names, out, Y) if with_metrics else None)
 
-    def fit(self, on_epoch: Callable[[EpochRecord], bool | None] | None = None) -> list[EpochRecord]:
+    def fit(self, on_epoch: Callable[[EpochRecord], bool | None] | None = None) -> History:
         # Overflow on the way to divergence is expected; the non-finite checks report it once.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             if self._plain_full_batch():
@@ -287,9 +379,13 @@ class Trainer:
             record = self.run_epoch(epoch)
             self.epoch = epoch
             self.history.append(record)
+            self.schedule.step(record.val_loss if self.schedule_monitor == "val_loss" else record.loss)
             watched = record.val_loss if self.monitor == "val_loss" else record.loss
-            self.schedule.step(watched)
             stop = self.stopper is not None and self.stopper.update(epoch, watched, self.model.flat)
+            if self.stopper is not None and self.stopper.best_epoch == epoch:
+                self.best_record = record
+            if stop:
+                self.last_epoch = epoch
             if on_epoch and on_epoch(record):
                 break
             if stop:
@@ -300,8 +396,8 @@ class Trainer:
         """The record that describes the weights the run ends with (the best epoch's, when
         early stopping restored them)."""
         st = self.stopper
-        if st is not None and st.best_weights is not None and st.best_epoch is not None:
-            return self.history[st.best_epoch - 1]
+        if st is not None and st.best_weights is not None and self.best_record is not None:
+            return self.best_record
         return self.history[-1]
 
 
@@ -309,7 +405,7 @@ class Trainer:
 class TrainResult:
     model: MLP
     prepared: Prepared
-    history: list[EpochRecord]
+    history: History
     seconds: float
     trainer: Trainer
 
@@ -359,8 +455,8 @@ def final_metrics(last: EpochRecord) -> dict[str, float | None]:
     return out
 
 
-def history_columns(history: list[EpochRecord]) -> dict[str, list]:
-    """Per-epoch history as columns, as the model file keeps it for plots."""
+def history_columns(history: History) -> dict[str, list]:
+    """Per-epoch history as columns, as the model file keeps it for plots (bounded: see History)."""
     return {"epoch": [r.epoch for r in history], "loss": [r.loss for r in history],
             "val_loss": [r.val_loss for r in history], "lr": [r.lr for r in history]}
 

@@ -402,7 +402,7 @@ def test_a_checkpoint_from_the_previous_layout_is_refused(write, tmp_path):
     meta = json.loads(str(arrays["meta"][()]))
     arrays["meta"] = np.array(json.dumps({**meta, "version": 1}))
     write_npz_atomic(tmp_path / "old.ckpt.npz", arrays)
-    with pytest.raises(ModelFileError, match=r"meta.version: this nnctl reads version 2, the file has 1"):
+    with pytest.raises(ModelFileError, match=r"meta.version: this nnctl reads version 3, the file has 1"):
         checkpoint.restore(tmp_path / "old.ckpt.npz", setup(cfg))
 
 
