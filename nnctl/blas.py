@@ -72,14 +72,31 @@ class Gemm:
                 ptr(a.ctypes.data), i64(a.strides[0] // a.itemsize))
         tail = (self.scalar(beta), ptr(c.ctypes.data), i64(c.strides[0] // c.itemsize))
         fn = self.fn
+        # The closures hold the arrays themselves, not only their addresses: an array that is
+        # referenced cannot be freed or resized (NumPy refuses to move a referenced buffer), and
+        # each call still checks that every address is the one bound, before BLAS writes anything.
+        held = (a, c) if b is None else (a, b, c)
+        addresses = tuple(x.ctypes.data for x in held)
+
+        def check() -> None:
+            if tuple(x.ctypes.data for x in held) != addresses:  # pragma: no cover - a guard
+                raise RuntimeError("gemm: a bound array moved; bind it again")
+
         if b is not None:
             _check_operand(b, trans_b, k, n, a.dtype)
             args = (*head, ptr(b.ctypes.data), i64(b.strides[0] // b.itemsize), *tail)
-            return lambda: fn(*args)
+
+            def bound() -> None:
+                check()
+                fn(*args)
+            bound.check = check
+            return bound
 
         def with_b(b: np.ndarray) -> None:
+            check()
             _check_operand(b, trans_b, k, n, a.dtype)
             fn(*head, ptr(b.ctypes.data), i64(b.strides[0] // b.itemsize), *tail)
+        with_b.check = check
         return with_b
 
 
@@ -123,6 +140,10 @@ def gemm(dtype) -> Gemm | None:
         except (OSError, AttributeError):
             continue
         fn.restype = None
+        i64, i32, ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
+        # cblas_?gemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc), 64-bit ints:
+        # declared, so ctypes converts and checks every argument rather than guessing its C type
+        fn.argtypes = [i32, i32, i32, i64, i64, i64, scalar, ptr, i64, ptr, i64, scalar, ptr, i64]
         g = Gemm(fn, scalar)
         try:
             if _self_check(g, dtype):

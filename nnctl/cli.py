@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import ExitStatus, NnctlError, UsageError
+from .errors import ExitStatus, NnctlError, UsageError, WriteError
 
 app = typer.Typer(
     add_completion=False,
@@ -58,6 +58,12 @@ def _guard(debug: bool):
     except KeyboardInterrupt:
         report.error("interrupted (Ctrl-C); no file was changed")
         raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+    except MemoryError:
+        if debug:
+            raise
+        report.error("not enough memory for this run (the data or the network is too large for this "
+                     "machine); nothing was written")
+        raise typer.Exit(int(ExitStatus.BAD_INPUT)) from None
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep Python from complaining at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -135,24 +141,30 @@ def train(
                                         start_epoch=trainer.epoch)
         csv_log = callbacks.MetricsCSV(metrics_csv, trainer) if metrics_csv else None
         on_epoch = callbacks.chain(callbacks.Checkpointer(trainer, ckpt_path, checkpoint_every), csv_log, reporter)
+        resume_cmd = _resume_command(config, set_, seed, epochs, out, ckpt_path)
         t0 = time.perf_counter()
         reporter.start()
+        stop = _StopSignals(trainer.stop_flag)
         try:
-            with _stop_on_ctrl_c(trainer.stop_flag):
+            with stop:
                 trainer.fit(on_epoch)
         except trainmod.Interrupted as exc:
             reporter.stop()
             checkpoint.save(ckpt_path, trainer)
-            report.error(f"interrupted (Ctrl-C) during epoch {exc.epoch}; {out_path} was not changed; "
-                         f"checkpoint written: resume with nnctl train {config} --resume {ckpt_path}")
-            raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+            report.error(f"interrupted ({stop.name}) during epoch {exc.epoch}; {out_path} was not changed; "
+                         f"checkpoint written: resume with {resume_cmd}")
+            raise typer.Exit(stop.exit_status) from None
         finally:
             reporter.stop()
             if csv_log is not None:
                 csv_log.close()
         result = trainmod.TrainResult(trainer.model, trainer.prepared, trainer.history,
                                       time.perf_counter() - t0, trainer)
-        trainmod.save_result(out_path, cfg, result)
+        try:
+            trainmod.save_result(out_path, cfg, result)
+        except WriteError as exc:
+            raise WriteError(f"{exc.message}; {_keep_finished_run(checkpoint, ckpt_path, trainer, resume_cmd)}",
+                             source=exc.source) from None
         last, stopper = result.final, trainer.stopper
         stopped = stopper.stopped_epoch if stopper else None
         best = stopper.best_epoch if stopper else None
@@ -174,26 +186,75 @@ def train(
                           f"{report.fmt(last.loss)}{', ' + shown if shown else ''}{val} → {out_path}")
 
 
-@contextmanager
-def _stop_on_ctrl_c(flag: list[bool]):
-    """The first Ctrl-C asks the trainer to stop between two batches (so a consistent checkpoint
-    can be written); a second one stops at once."""
-    import signal
+class _StopSignals:
+    """Ctrl-C (SIGINT) and SIGTERM (what Slurm, Kubernetes, systemd and `timeout` send) ask the
+    trainer to stop between two batches, so a consistent checkpoint can be written; a second
+    signal stops at once. `exit_status` is the shell's: 130 for SIGINT, 143 for SIGTERM."""
 
-    def handler(signum, frame):
-        if flag[0]:
+    def __init__(self, flag: list[bool]):
+        self.flag, self.signum, self.previous = flag, None, {}
+
+    def _handler(self, signum, frame):
+        if self.flag[0]:
             raise KeyboardInterrupt
-        flag[0] = True
+        self.signum = signum
+        self.flag[0] = True
 
+    @property
+    def name(self) -> str:
+        import signal
+
+        return "SIGTERM" if self.signum == signal.SIGTERM else "Ctrl-C"
+
+    @property
+    def exit_status(self) -> int:
+        import signal
+
+        return int(ExitStatus.TERMINATED if self.signum == signal.SIGTERM else ExitStatus.INTERRUPTED)
+
+    def __enter__(self):
+        import signal
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not the main thread: leave the signals as they are
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def _resume_command(config: Path, set_, seed, epochs, out, ckpt_path) -> str:
+    """The command that continues this run: the same config and flags, and --resume."""
+    import shlex
+
+    args = ["nnctl", "train", str(config)]
+    for item in set_ or []:
+        args += ["--set", item]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    if epochs is not None:
+        args += ["--epochs", str(epochs)]
+    if out is not None:
+        args += ["--out", str(out)]
+    return shlex.join([*args, "--resume", str(ckpt_path)])
+
+
+def _keep_finished_run(checkpoint, ckpt_path, trainer, resume_cmd: str) -> str:
+    """After the model file could not be written: keep the finished run as a checkpoint, from
+    which --resume saves it again without training; say what happened."""
     try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: leave Ctrl-C as it is
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        checkpoint.save(ckpt_path, trainer)
+    except WriteError as exc:
+        return f"the finished run could not be kept either ({exc.message})"
+    return (f"the finished run is kept in {ckpt_path}: once there is room, save it without training "
+            f"again with {resume_cmd} (add --out to write elsewhere)")
 
 
 def _config_plugins(cfg) -> list[Path]:
@@ -269,11 +330,21 @@ def evaluate(
         rows = [["loss", report.fmt(result["loss"])], ["rows", str(result["rows"])]]
         rows += [[k, report.fmt(v, 4)] for k, v in result["metrics"].items()]
         report.print_table(f"{model} on {data}", ["metric", "value"], rows)
-        if "confusion_matrix" in result:
-            labels = [str(c) for c in result["classes"]]
+        if "classes" not in result:
+            return
+        labels = [str(c) for c in result["classes"]]
+        if len(labels) <= SHOWN_CLASSES:
             report.print_table("confusion matrix (rows: true, columns: predicted)", ["", *labels],
                                [[lab, *map(str, r)] for lab, r in zip(labels, result["confusion_matrix"],
                                                                        strict=True)])
+        else:
+            top = result["confusions"][:SHOWN_CLASSES]
+            report.print_table(f"the {len(top)} most frequent confusions of {len(labels)} classes",
+                               ["true", "predicted", "rows"],
+                               [[str(c["true"]), str(c["predicted"]), str(c["count"])] for c in top])
+
+
+SHOWN_CLASSES = 20  # evaluate's terminal view: a full confusion matrix up to this many classes
 
 
 @app.command()
@@ -310,11 +381,19 @@ def info(
                            [[str(la["index"]), str(la["in"]), str(la["units"]), str(la["activation"])]
                             for la in layers])
         pairs = [("parameters", str(n_params)), ("features", ", ".join(meta["features"])),
-                 ("targets", ", ".join(meta["targets"])), ("loss", meta["loss"]), ("dtype", doc["dtype"])]
+                 ("targets", ", ".join(meta["targets"])), ("loss function", meta["loss"]), ("dtype", doc["dtype"])]
         if doc["classes"]:
             pairs.append(("classes", ", ".join(map(str, doc["classes"]))))
-        pairs += [(k, report.fmt(v)) for k, v in (doc["metrics"] or {}).items()]
+        if doc["epochs"] is not None:
+            pairs.append(("epochs trained", str(doc["epochs"])))
         report.print_kv("summary", pairs)
+        if doc["metrics"]:
+            report.print_table("final metrics", ["metric", "value"],
+                               [[k, report.fmt(v)] for k, v in doc["metrics"].items()])
+        if isinstance(doc["config"], dict):
+            from .yamlio import dump_yaml
+
+            report.print_text("training config", dump_yaml(doc["config"]))
 
 
 @app.command()
@@ -439,12 +518,11 @@ def show_config(
     Example: nnctl config configs/xor.yaml --set train.optimizer=adam
     """
     with _guard(debug):
-        import yaml
-
         from .config import load_config
+        from .yamlio import dump_yaml
 
         cfg = load_config(config, _overrides(set_))
-        sys.stdout.write(yaml.safe_dump(cfg.resolved(), sort_keys=False, default_flow_style=None))
+        sys.stdout.write(dump_yaml(cfg.resolved()))
 
 
 @app.command()

@@ -13,6 +13,7 @@ class ExitStatus(IntEnum):
     FAILED = 1  # training diverged, or a gradient check found a mismatch
     BAD_INPUT = 2
     INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+    TERMINATED = 143  # SIGTERM (batch schedulers, container runtimes, `timeout`)
 
 
 class NnctlError(Exception):
@@ -49,6 +50,11 @@ class PluginError(NnctlError):
 
 class UsageError(NnctlError):
     """A command-line value is wrong (an output path that cannot be written, a bad flag value)."""
+
+
+class WriteError(NnctlError):
+    """An output cannot be written: a full disk, a file-size limit, no permission, an output path
+    that is a device or a folder. Bad environment, not divergence: exit 2."""
 
 
 class DivergedError(NnctlError):

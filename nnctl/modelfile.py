@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -19,8 +20,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from . import jsonsafe
 from .activations import ACTIVATIONS, Activation
-from .errors import ModelFileError, UsageError
+from .errors import ModelFileError, WriteError
 from .model import MLP
 
 FORMAT = "nnctl-mlp"
@@ -41,19 +43,38 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
 
 
 def check_writable(path: str | Path) -> Path:
-    """Fail before training when the output cannot be written: a missing or non-folder parent,
-    no permission, or a folder where the file should go."""
-    p = Path(path)
+    """Fail before any work when the output cannot be written: a missing or non-folder parent,
+    no permission, or an existing path that is not a regular file (a folder, a device such as
+    /dev/null, a FIFO, a socket), which a rename would replace. A symlink is judged by its target."""
+    p = resolve_output(path)
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
-        raise UsageError("is a folder; expected a file path for the model", source=str(path))
+        raise WriteError("is a folder; expected a file path", source=str(path))
+    if p.exists() and not stat.S_ISREG(p.stat().st_mode):
+        kind = _kind(p.stat().st_mode)
+        raise WriteError(f"is {kind}, not a regular file; nnctl replaces its output files whole, so it "
+                         "writes only to regular files (give a file path)", source=str(path))
     if not parent.exists():
-        raise UsageError(f"the folder {str(parent)!r} does not exist", source=str(path))
+        raise WriteError(f"the folder {str(parent)!r} does not exist", source=str(path))
     if not parent.is_dir():
-        raise UsageError(f"{str(parent)!r} is not a folder", source=str(path))
+        raise WriteError(f"{str(parent)!r} is not a folder", source=str(path))
     if not _writable(parent) or (p.exists() and not _writable(p)):
-        raise UsageError("no permission to write here", source=str(path))
+        raise WriteError("no permission to write here", source=str(path))
     return p
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def resolve_output(path: str | Path) -> Path:
+    """Where an output really goes: a symlink's target (the link itself is kept), else the path."""
+    p = Path(path)
+    return Path(os.path.realpath(p)) if p.is_symlink() else p
 
 
 def _writable(path: Path) -> bool:
@@ -64,20 +85,28 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     """Write a file through `write(fh)` into a temporary file in the same folder, fsync, then
     rename: a reader sees the old file or the new one, never half of one; the temporary file is
     removed on any exit, Ctrl-C included."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    p = resolve_output(path)
+    if p.exists() and not stat.S_ISREG(p.stat().st_mode):
+        check_writable(path)  # raises, naming what the path is
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        if isinstance(exc, OSError):
+            reason = exc.strerror or type(exc).__name__
+            raise WriteError(f"cannot write it: {reason}; a previous file there is untouched",
+                             source=str(path)) from None
         raise
     try:  # make the rename itself durable
         dfd = os.open(p.parent, os.O_RDONLY)
@@ -119,7 +148,7 @@ def save(path: str | Path, model: MLP, meta: dict, x_mean=None, x_std=None) -> N
             "layers": [{"units": int(W.shape[1]), "activation": activation_spec(a)}
                        for W, a in zip(model.W, model.activations, strict=True)],
             **meta}
-    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True, allow_nan=False))
+    arrays["meta"] = np.array(jsonsafe.dumps(meta, sort_keys=True))
     write_npz_atomic(path, arrays)
 
 

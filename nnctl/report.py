@@ -7,7 +7,6 @@ stay readable. `NO_COLOR` is honoured by Rich itself.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -16,25 +15,18 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False)
 
 
 def emit_json(doc: Any) -> None:
-    """Exactly one JSON document on stdout."""
-    sys.stdout.write(json.dumps(doc, default=_jsonable) + "\n")
+    """Exactly one JSON document on stdout (non-finite numbers as null)."""
+    from .jsonsafe import dumps
+
+    sys.stdout.write(dumps(doc) + "\n")
     sys.stdout.flush()
-
-
-def _jsonable(obj):
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def fmt(v: float | None, digits: int = 6) -> str:
@@ -46,8 +38,17 @@ def fmt(v: float | None, digits: int = 6) -> str:
 
 
 def error(message: str) -> None:
-    stderr.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True, highlight=False) \
-        if stderr.is_terminal else print(f"error: {message}", file=sys.stderr)
+    """One `error: …` line. The message is text, never markup: it quotes file names, column
+    names and cells (`income[usd]`, `yes[/b]`) that must appear as they are."""
+    if stderr.is_terminal:
+        stderr.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True, highlight=False)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+
+
+def literal(value: Any) -> Text:
+    """A table cell, title or header from data, a config or a file name: shown as written."""
+    return value if isinstance(value, Text) else Text(str(value))
 
 
 class TrainReporter:
@@ -147,18 +148,24 @@ class TrainReporter:
 
 def print_table(title: str | None, columns: list[str], rows: list[list[str]],
                 console: Console = stdout) -> None:
-    t = Table(title=title, header_style="bold")
+    t = Table(title=None if title is None else literal(title), header_style="bold")
     for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 else "right")
+        t.add_column(literal(c), justify="left" if i == 0 else "right", overflow="fold")
     for r in rows:
-        t.add_row(*r)
+        t.add_row(*map(literal, r))
     console.print(t)
 
 
 def print_kv(title: str, pairs: list[tuple[str, str]], console: Console = stdout) -> None:
-    t = Table(title=title, show_header=False, header_style="bold")
+    t = Table(title=literal(title), show_header=False, header_style="bold")
     t.add_column("", style="bold")
-    t.add_column("")
+    t.add_column("", overflow="fold")
     for k, v in pairs:
-        t.add_row(k, v)
+        t.add_row(literal(k), literal(v))
     console.print(t)
+
+
+def print_text(title: str, text: str, console: Console = stdout) -> None:
+    """A titled block of literal text (a YAML config, say)."""
+    console.print(Text(f"{title}:", style="bold"))
+    console.print(literal(text.rstrip("\n")), soft_wrap=True)
