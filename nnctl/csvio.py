@@ -215,7 +215,8 @@ def _count(mm: mmap.mmap, a: int, b: int, what: bytes, block: int = 1 << 22) -> 
     return sum(mm[i:min(i + block, b)].count(what) for i in range(a, b, block))
 
 
-def _parallel_loadtxt(path: Path, first_line: int, width: int, delimiter: str) -> np.ndarray | None:
+def _parallel_loadtxt(path: Path, first_line: int, width: int, delimiter: str,
+                      usecols: list[int] | None = None) -> np.ndarray | None:
     """The body of a large file, parsed by numpy.loadtxt in one forked process per core, each
     taking a run of whole lines and writing its rows into shared memory. None when this does not
     apply (a small file, one core, no fork, a quote character, which may hide a line break) or a
@@ -256,7 +257,8 @@ def _parallel_loadtxt(path: Path, first_line: int, width: int, delimiter: str) -
                             continue
                         pid = os.fork()
                         if pid == 0:  # pragma: no cover - runs in the child, which coverage does not follow
-                            _parse_part(mm, a, b, i, width, delimiter, out[offsets[i]:offsets[i + 1]], counts)
+                            _parse_part(mm, a, b, i, width, delimiter, out[offsets[i]:offsets[i + 1]], counts,
+                                        usecols)
                         pids.append(pid)
                 codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
             except BaseException:  # Ctrl-C while parsing: stop the children too
@@ -279,12 +281,12 @@ def _parallel_loadtxt(path: Path, first_line: int, width: int, delimiter: str) -
     return out[:rows]
 
 
-def _parse_part(mm, a, b, i, width, delimiter, dest, counts) -> None:  # pragma: no cover - in a child
+def _parse_part(mm, a, b, i, width, delimiter, dest, counts, usecols=None) -> None:  # pragma: no cover - a child
     code = 1
     try:
         warnings.simplefilter("ignore")  # a part of blank lines only "contained no data"
         part = np.loadtxt(io.BytesIO(mm[a:b]), delimiter=delimiter, encoding="utf-8-sig" if i == 0 else "utf-8",
-                          **_LOADTXT)
+                          usecols=usecols, **_LOADTXT)
         if part.size == 0:
             counts[i], code = 0, 0
         elif part.shape[1] == width and len(part) <= len(dest):
@@ -319,8 +321,10 @@ def _fast_columns(table: Table, cols: list[int], delimiter: str) -> np.ndarray |
     try:
         with np.errstate(all="ignore"):
             if table.path is not None:
-                out = np.loadtxt(table.path, delimiter=delimiter, skiprows=table.first_line - 1,
-                                 encoding="utf-8-sig", usecols=cols, **_LOADTXT)
+                out = _parallel_loadtxt(table.path, table.first_line, len(cols), delimiter, cols)
+                if out is None:
+                    out = np.loadtxt(table.path, delimiter=delimiter, skiprows=table.first_line - 1,
+                                     encoding="utf-8-sig", usecols=cols, **_LOADTXT)
             else:
                 out = np.loadtxt(table.text.split("\n"), delimiter=delimiter, usecols=cols, **_LOADTXT)
     except (ValueError, UnicodeDecodeError):
@@ -343,15 +347,22 @@ def _widths_checked(table: Table, delimiter: str) -> bool:
     return True
 
 
-def numeric_columns(table: Table, cols: list[int], delimiter: str = ",") -> np.ndarray:
-    """The given columns as a float64 array (n_rows, len(cols)); a bad cell raises DataError."""
+def fast_numeric_columns(table: Table, cols: list[int], delimiter: str = ",") -> np.ndarray | None:
+    """The given columns as float64 (n_rows, len(cols)) through the fast parsers only, or None when
+    a cell is not a finite number (without the careful pass that would name it)."""
     fast = _fast_numeric(table, delimiter)
     if fast is not None:
         return fast[:, cols] if cols != list(range(len(table.header))) else fast
     if cols and len(cols) < len(table.header):
-        part = _fast_columns(table, cols, delimiter)
-        if part is not None:
-            return part
+        return _fast_columns(table, cols, delimiter)
+    return None
+
+
+def numeric_columns(table: Table, cols: list[int], delimiter: str = ",") -> np.ndarray:
+    """The given columns as a float64 array (n_rows, len(cols)); a bad cell raises DataError."""
+    fast = fast_numeric_columns(table, cols, delimiter)
+    if fast is not None:
+        return fast
     values = []
     for line, cells in _rows(table, delimiter):
         row = []

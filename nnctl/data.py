@@ -25,7 +25,6 @@ class RawData:
     y_numeric: np.ndarray | None  # (n, n_targets), when every target cell is a number
     y_labels: list[str] | None = None  # one label per row, when the single target holds text
     X_aug: np.ndarray | None = None  # X with a column of ones, when the loader built it (X is its view)
-    y_error: DataError | None = None  # why the target is not numbers (its first bad cell), for mse
 
 
 # --- built-in sets -----------------------------------------------------------------------------
@@ -100,10 +99,10 @@ def load_raw(cfg, base_dir: Path, rng: np.random.Generator) -> RawData:
                               source=getattr(cfg, "source", None))
         features = ["x"] if d.source == "line" else ["x1", "x2"]
         return RawData(X, features, ["y"], y[:, None])
-    return _load_csv(d, base_dir)
+    return _load_csv(d, base_dir, cfg.train.loss == "mse")
 
 
-def _load_csv(d, base_dir: Path) -> RawData:
+def _load_csv(d, base_dir: Path, numeric_target: bool) -> RawData:
     path = Path(d.path) if Path(d.path).is_absolute() else base_dir / d.path
     table = csvio.read_table(path, d.delimiter, source=str(path))
     targets = [d.target] if isinstance(d.target, str) else list(d.target)
@@ -118,16 +117,21 @@ def _load_csv(d, base_dir: Path) -> RawData:
     if not f_idx:
         raise DataError("no feature columns left besides the target", source=table.source)
     features = [table.header[i] for i in f_idx]
-    y_numeric = y_labels = y_error = None
-    try:  # the targets first: reading the features may reuse the parsed file's memory
-        y_numeric = csvio.numeric_columns(table, t_idx, d.delimiter)
-    except DataError as exc:
-        if len(t_idx) > 1:
+    y_numeric = y_labels = None
+    # the targets first: reading the features may reuse the parsed file's memory
+    if numeric_target or len(t_idx) > 1:  # numbers or bust: the careful pass names a bad cell
+        try:
+            y_numeric = csvio.numeric_columns(table, t_idx, d.delimiter)
+        except DataError as exc:
+            if numeric_target:
+                exc.message += "; loss mse needs numbers in the target (use cross_entropy or bce to classify labels)"
             raise
-        y_error = exc
-        y_labels = csvio.text_column(table, t_idx[0], d.delimiter)
+    else:  # class labels: numbers when they all parse (fast), else text
+        y_numeric = csvio.fast_numeric_columns(table, t_idx, d.delimiter)
+        if y_numeric is None:
+            y_labels = csvio.text_column(table, t_idx[0], d.delimiter)
     X_aug = csvio.augmented_features(table, f_idx, d.delimiter)
-    return RawData(X_aug[:, :-1], features, targets, y_numeric, y_labels, X_aug, y_error)
+    return RawData(X_aug[:, :-1], features, targets, y_numeric, y_labels, X_aug)
 
 
 # --- encoding --------------------------------------------------------------------------------
@@ -169,9 +173,8 @@ def encode(raw: RawData, loss: str, out_units: int, last: str = "model.layers.-1
     `last` names the output layer's units key in messages."""
     if loss == "mse":
         if raw.y_numeric is None:
-            why = raw.y_error.message if raw.y_error is not None else f"target {raw.targets[0]!r} holds text"
-            raise DataError(f"{why}; loss mse needs numbers in the target (use cross_entropy or bce "
-                            "to classify labels)")
+            raise DataError(f"target {raw.targets[0]!r} holds text labels; loss mse needs numbers "
+                            "(use cross_entropy or bce to classify)")
         if out_units != raw.y_numeric.shape[1]:
             raise ConfigError(f"{last}: the output layer has {out_units} units but there are "
                               f"{raw.y_numeric.shape[1]} target column(s); expected them equal")
