@@ -36,6 +36,9 @@ class Activation:
     # never reads z: a hidden layer can then keep Z, A, dL/dA and dL/dZ in two buffers instead
     # of four, which matters because every buffer is cold after the matrix products between uses.
     in_place = False
+    # Points z where the activation is not differentiable: a central difference across one of
+    # them disagrees with a correct derivative, and gradcheck counts such an element as a kink.
+    kinks: tuple[float, ...] = ()
 
     def backward(self, da: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
         """dL/dZ from dL/dA for an elementwise activation. Shapes: (n_samples, units)."""
@@ -130,6 +133,7 @@ class Tanh(Activation):
 class ReLU(Activation):
     name = "relu"
     in_place = True
+    kinks = (0.0,)
 
     def forward(self, z):
         return np.maximum(z, 0)
@@ -151,6 +155,7 @@ class ReLU(Activation):
 class LeakyReLU(Activation):
     name = "leaky_relu"
     in_place = True
+    kinks = (0.0,)
     slope = 0.01  # PyTorch's and Keras' default negative slope
 
     def forward(self, z):
@@ -220,6 +225,7 @@ class PluginActivation(Activation):
         self.obj = obj
         self.name = spec
         self.spec = spec
+        self.kinks = _kinks_of(obj, spec)
 
     def _check(self, what: str, out, z: np.ndarray) -> np.ndarray:
         from .errors import PluginError
@@ -246,3 +252,20 @@ class PluginActivation(Activation):
 
     def derivative(self, z, a):
         return self._call("derivative(z, a)", self.obj.derivative, z, a)
+
+
+def _kinks_of(obj, spec: str) -> tuple[float, ...]:
+    """A plugin's optional `kinks`: the points where it is not differentiable, as finite numbers."""
+    import math
+
+    from .errors import PluginError
+
+    raw = getattr(obj, "kinks", ())
+    try:
+        points = tuple(float(k) for k in raw)
+    except (TypeError, ValueError):
+        raise PluginError(f"kinks must be a list of numbers (where the activation is not "
+                          f"differentiable), got {raw!r}", source=spec) from None
+    if not all(math.isfinite(k) for k in points):
+        raise PluginError(f"kinks must be finite numbers, got {raw!r}", source=spec)
+    return points

@@ -31,7 +31,9 @@ class MetricsCSV:
         names = trainer.metric_names
         self.val = trainer.prepared.split.X_val is not None
         self.names = names
-        self.columns = ["epoch", "loss", "val_loss", "lr", *names, *(f"val_{n}" for n in names if self.val)]
+        self.diag = trainer.diag_names
+        self.columns = ["epoch", "loss", "val_loss", "lr", *names, *(f"val_{n}" for n in names if self.val),
+                        *self.diag]
         trainer.metrics_every_epoch = True
         self.fh = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self.writer = csv.writer(self.fh, lineterminator="\n")
@@ -44,9 +46,11 @@ class MetricsCSV:
             return "" if v is None else repr(float(v))
 
         vm = r.val_metrics or {}
+        dg = r.diag or {}
         self.writer.writerow([r.epoch, cell(r.loss), cell(r.val_loss), cell(r.lr),
                               *(cell(r.metrics.get(n)) for n in self.names),
-                              *(cell(vm.get(n)) for n in self.names if self.val)])
+                              *(cell(vm.get(n)) for n in self.names if self.val),
+                              *(cell(dg.get(n)) for n in self.diag)])
 
     def __call__(self, record: EpochRecord) -> None:
         self._row(record)

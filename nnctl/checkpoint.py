@@ -47,9 +47,10 @@ def save(path: str | Path, trainer: Trainer) -> None:
         if p.outputs is not None:
             arrays["partial_outputs"] = p.outputs
     names = trainer.metric_names
-    arrays.update({f"h_{k}": v for k, v in trainer.history.columns(names).items()})
+    diag = trainer.diag_names
+    arrays.update({f"h_{k}": v for k, v in trainer.history.columns(names, diag).items()})
     if trainer.best_record is not None:
-        arrays.update({f"best_h_{k}": v for k, v in History([trainer.best_record]).columns(names).items()})
+        arrays.update({f"best_h_{k}": v for k, v in History([trainer.best_record]).columns(names, diag).items()})
     meta = {
         "format": FORMAT, "version": VERSION, "config": trainer.cfg.resolved(), "epoch": trainer.epoch,
         "optimizer_t": opt.t, "rng": trainer.rng.bit_generator.state, "schedule": trainer.schedule.state(),
@@ -114,9 +115,10 @@ def restore(path: str | Path, trainer: Trainer) -> None:
         names = meta["metric_names"]
         if names != trainer.metric_names:
             raise fail(f"metric columns {names} differ from the config's {trainer.metric_names}")
-        trainer.history = History(records_from_columns(_prefixed(arrays, "h_"), names), meta["history_stride"])
+        diag = trainer.diag_names
+        trainer.history = History(records_from_columns(_prefixed(arrays, "h_"), names, diag), meta["history_stride"])
         if "best_h_epoch" in arrays:
-            trainer.best_record = records_from_columns(_prefixed(arrays, "best_h_"), names)[0]
+            trainer.best_record = records_from_columns(_prefixed(arrays, "best_h_"), names, diag)[0]
         trainer.last_epoch = meta["last_epoch"]
         trainer.epoch = meta["epoch"]
         p = meta["partial"]

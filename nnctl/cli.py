@@ -350,13 +350,16 @@ SHOWN_CLASSES = 20  # evaluate's terminal view: a full confusion matrix up to th
 @app.command()
 def info(
     model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
+    weights: Annotated[bool, typer.Option(
+        "--weights", help="Show every W and b (rounded in the tables, full precision with --json).")] = False,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Architecture, parameter count, training config and final metrics of a model file.
 
-    Plugin activations are named, never loaded. Example: nnctl info xor.npz --json
+    Plugin activations are named, never loaded. A one-feature model of one identity unit also
+    states its line, y = w·x + b, in the data's own units. Example: nnctl info line.npz --weights
     """
     with _guard(debug):
         from . import modelfile, report
@@ -372,6 +375,11 @@ def info(
                "targets": meta["targets"], "classes": meta.get("classes"), "loss": meta["loss"],
                "dtype": str(arrays["W0"].dtype), "standardized": "x_mean" in arrays,
                "epochs": meta.get("epochs"), "config": meta.get("config"), "metrics": meta.get("metrics")}
+        line = modelfile.fitted_line(meta, arrays)
+        if line is not None:
+            doc["line"] = line
+        if weights:
+            doc["weights"] = {f"{k}{i}": arrays[f"{k}{i}"].tolist() for i in range(len(layers)) for k in "Wb"}
         if json_:
             report.emit_json(doc)
             return
@@ -386,7 +394,19 @@ def info(
             pairs.append(("classes", ", ".join(map(str, doc["classes"]))))
         if doc["epochs"] is not None:
             pairs.append(("epochs trained", str(doc["epochs"])))
+        if line is not None:
+            pairs.append(("fitted line", f"{meta['targets'][0]} = {line['slope']:.6g}·{meta['features'][0]} "
+                                         f"{'-' if line['intercept'] < 0 else '+'} {abs(line['intercept']):.6g}"
+                                         + ("  (in the data's units: standardisation undone)"
+                                            if doc["standardized"] else "")))
         report.print_kv("summary", pairs)
+        if weights:
+            for i in range(len(layers)):
+                W, b = arrays[f"W{i}"], arrays[f"b{i}"]
+                report.print_table(f"W{i} ({W.shape[0]}×{W.shape[1]}: rows are inputs, columns units) and b{i}",
+                                   ["", *(f"unit {j}" for j in range(W.shape[1]))],
+                                   [[f"W{i}[{r}]", *(report.fmt(float(v)) for v in row)] for r, row in enumerate(W)]
+                                   + [[f"b{i}", *(report.fmt(float(v)) for v in b)]])
         if doc["metrics"]:
             report.print_table("final metrics", ["metric", "value"],
                                [[k, report.fmt(v)] for k, v in doc["metrics"].items()])
@@ -407,6 +427,13 @@ def gradcheck(
              "0 turns this off).", min=0.0)] = 1e-10,
     samples: Annotated[int | None, typer.Option(
         help="Use the first N training rows (default: all, at most 100).", min=1)] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Judge every element, kinks included (by default an element whose ±eps "
+                         "evaluations straddle a ReLU kink is counted as a kink, not a failure).")] = False,
+    elements: Annotated[str | None, typer.Option(
+        "--elements", metavar="N|all",
+        help="Show analytic and numeric values per element, largest gap first: N per tensor "
+             f"(a bare --elements shows {DEFAULT_ELEMENTS}), or all.")] = None,
     set_: SetOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -414,8 +441,10 @@ def gradcheck(
 ) -> None:
     """Compare backprop's gradients with central finite differences, tensor by tensor, in float64.
 
-    Exit 0 when every tensor's relative error is ≤ tol, 1 on any mismatch.
-    Example: nnctl gradcheck configs/xor.yaml --samples 4 --json
+    Exit 0 when every tensor's relative error is ≤ tol, 1 on any mismatch. Elements whose
+    finite differences straddle a kink of relu, leaky_relu or a plugin's `kinks` are counted
+    apart (--strict counts them).
+    Example: nnctl gradcheck configs/xor.yaml --samples 4 --elements 5
     """
     with _guard(debug):
         import numpy as np
@@ -425,6 +454,7 @@ def gradcheck(
         from .config import load_config
         from .gradcheck import check_gradients
 
+        shown = _element_count(elements)
         cfg = load_config(config, _overrides(set_) + ["train.dtype=float64"])
         trainer = trainmod.setup(cfg)
         if model is not None:
@@ -436,43 +466,58 @@ def gradcheck(
         s = trainer.prepared.split
         n = min(samples or 100, s.X_train.shape[0])
         rep = check_gradients(trainer.model, s.X_train[:n], s.Y_train[:n], trainer.prepared.loss,
-                              cfg.train.weight_decay, eps, tol, atol)
+                              cfg.train.weight_decay, eps, tol, atol, strict, shown)
         if json_:
             report.emit_json(rep.as_dict())
         elif not quiet:
-            report.print_table(
-                f"gradient check: {n} rows, eps {eps:g}, tol {tol:g}, atol {atol:g}",
-                ["tensor", "shape", "rel_error", "max_abs_error", "result"],
-                [[p.name, "×".join(map(str, p.shape)), f"{p.rel_error:.3e}", f"{p.max_abs_error:.3e}",
-                  "pass" if p.passed else "FAIL"] for p in rep.params])
-            verdict = "all tensors pass" if rep.passed else "MISMATCH: backprop disagrees with finite differences"
-            print(f"{verdict} (max relative error {rep.max_rel_error:.3e})", file=sys.stderr)
+            report.print_gradcheck(rep, n)
         if not rep.passed:
             raise typer.Exit(int(ExitStatus.FAILED))
 
 
+DEFAULT_ELEMENTS = 20  # gradcheck --elements without a number
+
+
+def _element_count(text: str | None) -> int | None:
+    """--elements N|all → N, -1 for all, None when not asked for."""
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        return -1
+    if text.strip().isdigit() and int(text) >= 1:
+        return int(text)
+    raise UsageError(f"--elements: expected a number ≥ 1 or all, got {text!r}")
+
+
 @app.command()
 def plot(
-    model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
+    models: Annotated[list[Path], typer.Argument(help="One model file (.npz), or several to compare.",
+                                                 show_default=False, metavar="MODEL.npz...")],
     out: Annotated[Path | None, typer.Option(
-        "--out", "-o", help="PNG to write; default <model stem>.png in the current folder.")] = None,
+        "--out", "-o", help="PNG to write; default <model stem>.png (several models: "
+                            "<first stem>-compare.png) in the current folder.")] = None,
     plugin: PluginOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Plot the training and validation loss curves, and the decision boundary (two-feature
-    classifiers) or the fitted curve (one-feature regressions) over the training data.
+    classifiers) or the fitted curve (one-feature regressions) over the training data; with
+    train.diagnostics, weight and gradient norms and dead ReLU units. Several model files: their
+    loss curves overlaid, labelled by file name.
 
-    Needs the plot extra: pip install 'nnctl[plot]'. Example: nnctl plot xor.npz --out xor.png
+    Needs the plot extra: pip install 'nnctl[plot]'. Example: nnctl plot a.npz b.npz --out ab.png
     """
     with _guard(debug):
         from . import modelfile
-        from .plot import plot_model
+        from .plot import plot_compare, plot_model
 
-        target = out or Path(f"{model.stem}.png")  # like every output file: in the current folder
-        modelfile.check_writable(target)
-        mf = modelfile.load(model, plugin_files=plugin)
-        panels = plot_model(mf, target)
+        first = models[0]
+        target = out or Path(f"{first.stem}.png" if len(models) == 1 else f"{first.stem}-compare.png")
+        modelfile.check_writable(target)  # like every output file: in the current folder
+        if len(models) > 1:
+            panels = plot_compare([(m.name, modelfile.inspect(m)[0]) for m in models], target)
+        else:
+            panels = plot_model(modelfile.load(first, plugin_files=plugin), target)
         if not quiet:
             print(f"wrote {target} ({', '.join(panels)})", file=sys.stderr)
 
@@ -539,6 +584,18 @@ def schema(debug: DebugOpt = False) -> None:
         sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
 
 
+def _bare_elements(args: list[str]) -> list[str]:
+    """`gradcheck --elements` with no number means the default count (click options always take
+    their value, so the console script supplies it)."""
+    out = []
+    for i, a in enumerate(args):
+        out.append(a)
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        if a == "--elements" and not (nxt and (nxt.isdigit() or nxt.lower() == "all")):
+            out.append(str(DEFAULT_ELEMENTS))
+    return out
+
+
 def main() -> None:
     """The console script: click's own usage errors become `error: …` and exit 2 as well."""
     try:  # newer typer vendors click as typer._click; older ones use click itself
@@ -548,7 +605,7 @@ def main() -> None:
 
     abort = getattr(click, "Abort", None) or typer.Abort
     try:
-        code = app(prog_name="nnctl", standalone_mode=False)
+        code = app(args=_bare_elements(sys.argv[1:]), prog_name="nnctl", standalone_mode=False)
     except click.UsageError as exc:
         from . import report
 

@@ -116,19 +116,25 @@ def _messages(exc: ValidationError, raw: Any, positions: dict, source: str) -> l
             expected = _expected(err)
             got = (f", got {err['input']!r}" if kind != "value_error" and "input" in err
                    and not isinstance(err["input"], dict) else "")
+            # a union's scalar member (`normal`) says nothing useful about a mapping the user wrote
+            moot = isinstance(err.get("input"), dict) and kind in _SCALAR_KINDS
             if path in merged and merged[path][1] is not None:
-                merged[path][0].append(expected.removeprefix("expected "))
+                merged[path][0].append((expected.removeprefix("expected "), moot))
                 continue
-            merged[path] = [[expected], got]
+            merged[path] = [[(expected, moot)], got]
             continue
-        merged.setdefault(path, [[msg], None])
+        merged.setdefault(path, [[(msg, False)], None])
     out = []
     for path, (parts, got) in merged.items():
-        msg = parts[0] + "".join(" or " + p for p in parts[1:]) + (got or "")
+        kept = [p for p, moot in parts if not moot] or [p for p, _ in parts]
+        msg = kept[0] + "".join(" or " + p for p in kept[1:]) + (got or "")
         line = _line_of(positions, path)
         where = format_path(path) + (f" (line {line})" if line else "")
         out.append(f"{source}: {where}: {msg}")
     return out
+
+
+_SCALAR_KINDS = {"literal_error", "string_type", "int_type", "float_type", "bool_type", "int_parsing"}
 
 
 def _line_of(positions: dict, path: tuple) -> int | None:

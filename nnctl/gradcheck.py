@@ -6,11 +6,18 @@ that is ≤ tol. A relative error means nothing for a gradient that is zero (XOR
 initialisation is exactly 0 by symmetry): there g and ĝ are both round-off and their ratio is
 noise. So a tensor also passes when every element agrees within `atol` (as torch's gradcheck
 does); `atol=0` leaves the relative rule alone.
+
+Kinks (CS231n's "kinks in the objective"): relu and leaky_relu are not differentiable at 0, and a
+plugin may list the points where it is not (`kinks`). When the ±eps evaluations for an element
+put some unit's pre-activation on both sides of such a point (or one of them exactly on it), the
+central difference averages two different slopes and disagrees with a correct backprop: raw XOR
+inputs with zero biases put (0, 0)'s units exactly at ReLU's kink. Such an element is counted as
+a kink and left out of its tensor's verdict; `strict=True` judges every element.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -19,12 +26,23 @@ from .model import MLP
 
 
 @dataclass
+class ElementCheck:
+    index: tuple[int, ...]
+    analytic: float
+    numeric: float
+    abs_error: float
+    kink: bool
+
+
+@dataclass
 class TensorCheck:
     name: str
     shape: tuple[int, ...]
-    rel_error: float
+    rel_error: float  # over the elements the verdict counts (all of them with strict)
     max_abs_error: float
     passed: bool
+    kinks: int = 0
+    elements: list[ElementCheck] = field(default_factory=list)  # largest gap first, when asked for
 
 
 @dataclass
@@ -34,6 +52,7 @@ class GradcheckReport:
     eps: float
     samples: int
     atol: float = 0.0
+    strict: bool = False
 
     @property
     def passed(self) -> bool:
@@ -43,15 +62,38 @@ class GradcheckReport:
     def max_rel_error(self) -> float:
         return max(p.rel_error for p in self.params)
 
+    @property
+    def kinks(self) -> int:
+        return sum(p.kinks for p in self.params)
+
     def as_dict(self) -> dict:
+        params = []
+        for p in self.params:
+            d = {**asdict(p), "shape": list(p.shape)}
+            d["elements"] = [{**asdict(e), "index": list(e.index)} for e in p.elements]
+            params.append(d)
         return {"passed": self.passed, "max_rel_error": self.max_rel_error, "tol": self.tol,
-                "atol": self.atol, "eps": self.eps, "samples": self.samples,
-                "params": [{**asdict(p), "shape": list(p.shape)} for p in self.params]}
+                "atol": self.atol, "eps": self.eps, "samples": self.samples, "strict": self.strict,
+                "kinks": self.kinks, "params": params}
 
 
-def numeric_gradient(f, p: np.ndarray, eps: float) -> np.ndarray:
-    """(f(p + eps·e_i) − f(p − eps·e_i)) / 2eps for every element i of p, changed in place."""
+def _crossed(z_plus: list[np.ndarray], z_minus: list[np.ndarray], kinks: list[tuple[float, ...]]) -> bool:
+    """Whether some unit's pre-activation lies on both sides of one of its layer's kinks, or on
+    it at one evaluation only."""
+    for zp, zm, points in zip(z_plus, z_minus, kinks, strict=True):
+        for k in points:
+            a, b = zp - k, zm - k
+            if np.any(a * b < 0) or np.any((a == 0) != (b == 0)):
+                return True
+    return False
+
+
+def numeric_gradient(f, p: np.ndarray, eps: float, kinks: list[tuple[float, ...]] | None = None):
+    """(f(p + eps·e_i) − f(p − eps·e_i)) / 2eps for every element i of p, changed in place, and a
+    mask of the elements whose two evaluations straddle a kink. `f()` returns the objective and,
+    when `kinks` names each layer's kink points, every layer's pre-activations Z."""
     g = np.zeros(p.shape, p.dtype)
+    mask = np.zeros(p.shape, bool)
     for i in np.ndindex(p.shape):  # p may be a strided view into the model's flat vector
         v = p[i]
         p[i] = v + eps
@@ -59,8 +101,12 @@ def numeric_gradient(f, p: np.ndarray, eps: float) -> np.ndarray:
         p[i] = v - eps
         fm = f()
         p[i] = v
-        g[i] = (fp - fm) / (2 * eps)
-    return g
+        if kinks is None:
+            g[i] = (fp - fm) / (2 * eps)
+        else:
+            g[i] = (fp[0] - fm[0]) / (2 * eps)
+            mask[i] = _crossed(fp[1], fm[1], kinks)
+    return (g, mask) if kinks is not None else g
 
 
 def relative_error(g: np.ndarray, g_hat: np.ndarray) -> float:
@@ -68,15 +114,34 @@ def relative_error(g: np.ndarray, g_hat: np.ndarray) -> float:
 
 
 def check_gradients(model: MLP, X: np.ndarray, Y: np.ndarray, loss: Loss, weight_decay: float = 0.0,
-                    eps: float = 1e-6, tol: float = 1e-6, atol: float = 0.0) -> GradcheckReport:
-    """Compare backprop with central differences for every parameter tensor (float64)."""
+                    eps: float = 1e-6, tol: float = 1e-6, atol: float = 0.0, strict: bool = False,
+                    elements: int | None = None) -> GradcheckReport:
+    """Compare backprop with central differences for every parameter tensor (float64).
+    `elements`: keep that many per-element comparisons per tensor, largest gap first (-1: all)."""
     model = model.astype(np.float64)
     X, Y = X.astype(np.float64), Y.astype(np.float64)
     _, grads = model.loss_and_grads(X, Y, loss, weight_decay)
+    kinks = [tuple(float(k) for k in getattr(a, "kinks", ())) for a in model.activations]
+
+    def objective():
+        value, cache = model.objective_and_cache(X, Y, loss, weight_decay)
+        return value, cache.Z
+
     checks = []
     for name, p, g in zip(model.param_names, model.params, grads, strict=True):
-        g_hat = numeric_gradient(lambda: model.objective(X, Y, loss, weight_decay), p, eps)
-        rel = relative_error(g, g_hat)
-        max_abs = float(np.max(np.abs(g - g_hat)))
-        checks.append(TensorCheck(name, p.shape, rel, max_abs, rel <= tol or max_abs <= atol))
-    return GradcheckReport(checks, tol, eps, X.shape[0], atol)
+        g_hat, kink = numeric_gradient(objective, p, eps, kinks)
+        counted = np.ones_like(kink) if strict else ~kink
+        gap = np.abs(g - g_hat)
+        rel = relative_error(g[counted], g_hat[counted]) if counted.any() else 0.0
+        max_abs = float(gap[counted].max()) if counted.any() else 0.0
+        shown = []
+        if elements:
+            order = np.argsort(-gap, axis=None, kind="stable")
+            order = order if elements < 0 else order[:elements]
+            for flat in order:
+                idx = np.unravel_index(flat, p.shape)
+                shown.append(ElementCheck(tuple(int(i) for i in idx), float(g[idx]), float(g_hat[idx]),
+                                          float(gap[idx]), bool(kink[idx])))
+        checks.append(TensorCheck(name, p.shape, rel, max_abs, rel <= tol or max_abs <= atol,
+                                  int(kink.sum()), shown))
+    return GradcheckReport(checks, tol, eps, X.shape[0], atol, strict)

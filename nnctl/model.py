@@ -27,12 +27,12 @@ def _he(rng, fan_in, fan_out):  # He et al. (2015), normal: keeps ReLU activatio
     return rng.normal(0.0, np.sqrt(2.0 / fan_in), (fan_in, fan_out))
 
 
-def _normal(rng, fan_in, fan_out):  # LeCun normal: std 1/sqrt(fan_in)
-    return rng.normal(0.0, 1.0 / np.sqrt(fan_in), (fan_in, fan_out))
+def _normal(rng, fan_in, fan_out, std=None):  # LeCun normal: std 1/sqrt(fan_in), or the std given
+    return rng.normal(0.0, 1.0 / np.sqrt(fan_in) if std is None else std, (fan_in, fan_out))
 
 
-def _uniform(rng, fan_in, fan_out):  # PyTorch nn.Linear's default weight init
-    a = 1.0 / np.sqrt(fan_in)
+def _uniform(rng, fan_in, fan_out, limit=None):  # PyTorch nn.Linear's default weight init, or ±limit
+    a = 1.0 / np.sqrt(fan_in) if limit is None else limit
     return rng.uniform(-a, a, (fan_in, fan_out))
 
 
@@ -41,6 +41,13 @@ def _zeros(rng, fan_in, fan_out):
 
 
 INITIALIZERS = {"xavier": _xavier, "he": _he, "normal": _normal, "uniform": _uniform, "zeros": _zeros}
+
+
+def _draw(init, rng, fan_in: int, fan_out: int) -> np.ndarray:
+    if isinstance(init, str):
+        return INITIALIZERS[init](rng, fan_in, fan_out)
+    scale = {k: v for k, v in init.items() if k in ("std", "limit") and v is not None}
+    return INITIALIZERS[init["name"]](rng, fan_in, fan_out, **scale)
 
 
 @dataclass
@@ -98,13 +105,13 @@ class MLP:
         self.activations = activations
 
     @classmethod
-    def initialize(cls, n_features: int, units: list[int], inits: list[str],
+    def initialize(cls, n_features: int, units: list[int], inits: list,
                    activations: list[Activation], rng: np.random.Generator,
                    dtype=np.float64) -> MLP:
-        """Weights drawn in float64 (so float32 runs start from the same values), biases zero."""
+        """Weights drawn in float64 (so float32 runs start from the same values), biases zero.
+        Each init is a name or a mapping {name, std or limit}."""
         sizes = [n_features, *units]
-        W = [INITIALIZERS[init](rng, fi, fo).astype(dtype)
-             for init, fi, fo in zip(inits, sizes[:-1], sizes[1:], strict=True)]
+        W = [_draw(init, rng, fi, fo).astype(dtype) for init, fi, fo in zip(inits, sizes[:-1], sizes[1:], strict=True)]
         b = [np.zeros(fo, dtype=dtype) for fo in units]
         return cls(W, b, activations)
 
@@ -171,11 +178,15 @@ class MLP:
 
     def objective(self, X: np.ndarray, Y: np.ndarray, loss: Loss, weight_decay: float = 0.0) -> float:
         """The loss that backward differentiates: data loss plus the L2 penalty."""
+        return self.objective_and_cache(X, Y, loss, weight_decay)[0]
+
+    def objective_and_cache(self, X, Y, loss: Loss, weight_decay: float = 0.0) -> tuple[float, Cache]:
+        """The objective and the forward pass's cache (every layer's Z and A)."""
         out, cache = self.forward(X, keep=True)
         value = loss.value(cache.Z[-1], out, Y)
         if weight_decay:
             value += 0.5 * weight_decay * sum(float(np.sum(W * W)) for W in self.W)
-        return value
+        return value, cache
 
     def loss_and_grads(self, X, Y, loss: Loss, weight_decay: float = 0.0):
         out, cache = self.forward(X, keep=True)

@@ -388,6 +388,20 @@ def inspect(path: str | Path) -> tuple[dict, dict[str, np.ndarray]]:
     return meta, arrays
 
 
+def fitted_line(meta: dict, arrays: dict[str, np.ndarray]) -> dict | None:
+    """For one feature into one identity unit, the line it computes in the data's own units:
+    y = w·(x − μ)/σ + b = (w/σ)·x + (b − w·μ/σ). None for any other model."""
+    layers = meta["layers"]
+    if len(layers) != 1 or len(meta["features"]) != 1 or layers[0]["units"] != 1 or \
+            layers[0]["activation"] not in ("identity", "linear"):
+        return None
+    w, b = float(arrays["W0"][0, 0]), float(arrays["b0"][0])
+    if "x_mean" in arrays:
+        mu, sigma = float(arrays["x_mean"][0]), float(arrays["x_std"][0])
+        w, b = w / sigma, b - w * mu / sigma
+    return {"slope": w, "intercept": b}
+
+
 def load(path: str | Path, plugin_files: list[Path] | None = None) -> ModelFile:
     """Read and validate a model file. Raises ModelFileError naming the key at fault."""
     meta, arrays = inspect(path)

@@ -52,20 +52,57 @@ def plot_model(mf: ModelFile, out: str | Path) -> list[str]:
     """Draw the figure into `out` (PNG, written atomically); returns the panels drawn."""
     plt = _matplotlib()
     features, classes = mf.features, mf.classes
-    boundary = len(features) == 2 and bool(classes)
+    boundary = len(features) == 2 and (bool(classes) or bool(mf.meta.get("binary_targets")))
     curve = len(features) == 1 and not classes and len(mf.targets) == 1
+    history = mf.meta.get("history") or {}
     panels = ["loss"] + (["decision boundary"] if boundary else ["fitted curve"] if curve else [])
+    if "w_norm_0" in history:  # a run with train.diagnostics
+        panels.append("diagnostics")
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
-    _loss_panel(axes[0][0], mf.meta.get("history") or {})
-    if len(panels) > 1:
+    _loss_panel(axes[0][0], history)
+    if boundary or curve:
         points = training_points(mf)
         (_boundary_panel if boundary else _curve_panel)(axes[0][1], mf, points)
+    if panels[-1] == "diagnostics":
+        _diagnostics_panel(axes[0][-1], history)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     atomic_write(out, lambda fh: fh.write(buf.getvalue()))
     return panels
+
+
+def plot_compare(models: list[tuple[str, dict]], out: str | Path) -> list[str]:
+    """Several models' loss curves in one panel (training solid, validation dashed), each
+    labelled by its file name and, for a sweep's models, the values swept."""
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    positive = True
+    for i, (name, meta) in enumerate(models):
+        h = meta.get("history") or {}
+        epochs, loss = h.get("epoch") or [], h.get("loss") or []
+        swept = meta.get("sweep", {}).get("params") if isinstance(meta.get("sweep"), dict) else None
+        label = name + (" (" + ", ".join(f"{k}={v}" for k, v in swept.items()) + ")" if swept else "")
+        ax.plot(epochs, loss, color=f"C{i % 10}", label=label)
+        val = h.get("val_loss") or []
+        if any(v is not None for v in val):
+            ax.plot(epochs, [np.nan if v is None else v for v in val], color=f"C{i % 10}", linestyle="--",
+                    label=f"{label}, validation")
+        positive = positive and all(v is None or v > 0 for v in loss + val)
+    if positive:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(f"loss per epoch, {len(models)} models")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write(out, lambda fh: fh.write(buf.getvalue()))
+    return [f"loss curves of {len(models)} models"]
 
 
 def _loss_panel(ax, history: dict) -> None:
@@ -100,9 +137,10 @@ def _boundary_panel(ax, mf: ModelFile, points) -> None:
     lo, hi = _grid_extent(X, mf)
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
     out = mf.model.predict(mf.transform(np.c_[gx.ravel(), gy.ravel()])).astype(np.float64)
-    classes = mf.classes
+    classes = mf.classes or [0, 1]  # an mse model on 0/1 targets: its output read at 0.5
     if out.shape[1] == 1:
-        ax.contourf(gx, gy, out[:, 0].reshape(gx.shape), levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
+        fill = np.clip(out[:, 0], 0.0, 1.0)  # an mse output may stray outside [0, 1]
+        ax.contourf(gx, gy, fill.reshape(gx.shape), levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
         ax.contour(gx, gy, out[:, 0].reshape(gx.shape), levels=[0.5], colors="k", linewidths=1.5)
     else:
         ax.contourf(gx, gy, out.argmax(axis=1).reshape(gx.shape), levels=np.arange(len(classes) + 1) - 0.5,
@@ -133,3 +171,33 @@ def _curve_panel(ax, mf: ModelFile, points) -> None:
     ax.set_ylabel(mf.targets[0])
     ax.set_title("fitted curve")
     ax.legend()
+
+
+def _diagnostics_panel(ax, history: dict) -> None:
+    """Per layer: weight norm (solid) and the last step's gradient norm (dashed) on a log scale;
+    the fraction of dead ReLU units on a second axis (dotted)."""
+    epochs = history.get("epoch") or []
+    i = 0
+    while f"w_norm_{i}" in history:
+        color = f"C{i % 10}"
+        ax.plot(epochs, history[f"w_norm_{i}"], color=color, label=f"‖W{i}‖")
+        g = [v if v is not None and v > 0 else np.nan for v in history[f"g_norm_{i}"]]
+        ax.plot(epochs, g, color=color, linestyle="--", label=f"‖∂L/∂W{i}‖")
+        i += 1
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("norm")
+    ax.set_title("weights, gradients and dead units per layer")
+    dead = [k for k in history if k.startswith("dead_")]
+    handles, labels = ax.get_legend_handles_labels()
+    if dead:
+        twin = ax.twinx()
+        for k in dead:
+            line, = twin.plot(epochs, history[k], color=f"C{int(k[5:]) % 10}", linestyle=":",
+                              label=f"dead units {k[5:]}")
+            handles.append(line)
+            labels.append(line.get_label())
+        twin.set_ylim(-0.05, 1.05)
+        twin.set_ylabel("fraction of dead ReLU units")
+    ax.legend(handles, labels, fontsize=8)
+    ax.grid(alpha=0.3)

@@ -123,8 +123,11 @@ def evaluate_table(mf: ModelFile, table: csvio.Table) -> dict:
         Y = csvio.numeric_columns(table, [table.column_index(t, "target") for t in mf.targets],
                                   csv_delimiter(mf)).astype(mf.model.dtype)
         out, cache = mf.model.forward(X, keep=True)
+        names = metricsmod.all_for(False)
+        if mf.meta.get("binary_targets") and np.isin(Y, (0.0, 1.0)).all():  # 0/1 targets: read at 0.5 too
+            names += metricsmod.all_for(True)
         return {"loss": loss.value(cache.Z[-1], out, Y), "rows": int(n),
-                "metrics": metricsmod.compute(metricsmod.all_for(False), out, Y)}
+                "metrics": metricsmod.compute(names, out, Y)}
     true, classes = target_indices(mf, table), mf.classes
     pred = np.empty(n, dtype=np.intp)
     total = 0.0

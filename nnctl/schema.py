@@ -95,17 +95,38 @@ def _check_activation(v: Any) -> Any:
     raise ValueError(f"expected an activation name or {{plugin: 'file.py:Class'}}, got {v!r}")
 
 
+class InitConfig(_Strict):
+    """An initialiser with its scale: {name: normal, std: 0.01} is N(0, 0.01²), the tutorials'
+    randn·0.01; {name: uniform, limit: 0.5} is U(−0.5, 0.5). Without std or limit, the named
+    scheme's own scale (LeCun normal 1/√fan_in, PyTorch's uniform ±1/√fan_in)."""
+
+    name: Literal[INITS]  # type: ignore[valid-type]
+    std: float | None = Field(None, gt=0.0, description="normal only: the standard deviation")
+    limit: float | None = Field(None, gt=0.0, description="uniform only: weights in [−limit, limit]")
+
+    @model_validator(mode="after")
+    def _fits_name(self):
+        if self.std is not None and self.name != "normal":
+            raise ValueError(f"std goes with name: normal, not {self.name}")
+        if self.limit is not None and self.name != "uniform":
+            raise ValueError(f"limit goes with name: uniform, not {self.name}")
+        return self
+
+
+InitSpec = Literal[INITS] | InitConfig  # type: ignore[valid-type]
+
+
 class LayerConfig(_Strict):
     units: int = Field(ge=1)
     activation: Any = Field("identity", description="a name, or {plugin: 'file.py:Class'}")
-    init: Literal[INITS] | None = None  # type: ignore[valid-type]
+    init: InitSpec | None = Field(None, description="this layer's initialiser (default: the model's)")
 
     _act = field_validator("activation")(lambda cls, v: _check_activation(v))
 
 
 class ModelConfig(_Strict):
     layers: list[LayerConfig] = Field(min_length=1, description="hidden layers first, output last")
-    init: Literal[INITS] = "xavier"  # type: ignore[valid-type]
+    init: InitSpec = Field("xavier", description="a name, or {name: normal, std: S} / {name: uniform, limit: A}")
 
     @model_validator(mode="after")
     def _softmax_last(self):
@@ -209,6 +230,8 @@ class TrainConfig(_Strict):
                                       "accuracy for classifiers, rmse for regression")
     schedule: ScheduleConfig | None = Field(None, description="learning-rate schedule, stepped per epoch")
     early_stopping: EarlyStoppingConfig | None = None
+    diagnostics: bool = Field(False, description="per layer, each epoch: weight norm, last step's gradient "
+                              "norm, fraction of dead relu units (metrics CSV, history, plot)")
 
     @field_validator("optimizer", "schedule", mode="before")
     @classmethod
@@ -257,6 +280,8 @@ class Config(_Strict):
         from .metrics import CLASSIFICATION
 
         for name in self.train.metrics or ():
+            if name in CLASSIFICATION and loss.name == "mse":
+                continue  # allowed when every target is 0 or 1: checked against the data
             if (name in CLASSIFICATION) != loss.classifier:
                 kind = "classifier" if name in CLASSIFICATION else "regression"
                 raise ValueError(f"train.metrics: {name!r} is a {kind} metric, "

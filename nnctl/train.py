@@ -42,6 +42,14 @@ class Prepared:
     def classifier(self) -> bool:
         return self.classes is not None
 
+    @property
+    def binary(self) -> bool:
+        """A regression (mse) on one target whose every value is 0 or 1: the tutorials' XOR with
+        MSE. Its outputs may then be read as classes at a 0.5 threshold."""
+        Y = self.split.Y_train
+        return (not self.classifier and Y.shape[1] == 1 and bool(np.isin(Y, (0.0, 1.0)).all())
+                and (self.split.Y_val is None or bool(np.isin(self.split.Y_val, (0.0, 1.0)).all())))
+
 
 def build_activations(cfg: Config, plugin_files: dict[str, Path] | None = None) -> list[Activation]:
     """One activation object per layer; plugins are imported relative to the config's folder."""
@@ -78,7 +86,7 @@ def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | N
 
 def build_model(cfg: Config, n_features: int, rng: np.random.Generator,
                 activations: list[Activation]) -> MLP:
-    inits = [layer.init or cfg.model.init for layer in cfg.model.layers]
+    inits = [_init_spec(layer.init or cfg.model.init) for layer in cfg.model.layers]
     units = [layer.units for layer in cfg.model.layers]
     sizes = [n_features, *units]
     count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
@@ -88,11 +96,26 @@ def build_model(cfg: Config, n_features: int, rng: np.random.Generator,
     return MLP.initialize(n_features, units, inits, activations, rng, np.dtype(cfg.train.dtype))
 
 
+def _init_spec(init):
+    """A config's init as MLP.initialize takes it: a name, or {name, std, limit}."""
+    return init if isinstance(init, str) else init.model_dump()
+
+
 MAX_PARAMETERS = 1 << 30  # 8 GiB of float64 weights, before gradients and optimizer state
 
 
-def table_metrics(cfg: Config, classifier: bool) -> list[str]:
-    return list(cfg.train.metrics) if cfg.train.metrics else metricsmod.DEFAULT_TABLE[classifier]
+def table_metrics(cfg: Config, prepared: Prepared) -> list[str]:
+    """The loss table's metric columns: the config's, or accuracy for a classifier, rmse for a
+    regression, and both for a regression on 0/1 targets."""
+    binary = prepared.binary
+    if not cfg.train.metrics:
+        return ["rmse", "accuracy"] if binary else list(metricsmod.DEFAULT_TABLE[prepared.classifier])
+    for name in cfg.train.metrics:
+        if name in metricsmod.CLASSIFICATION and not prepared.classifier and not binary:
+            raise ConfigError(f"train.metrics: {name!r} is a classifier metric; under loss mse it needs one "
+                              "target whose every value is 0 or 1 (read at a 0.5 threshold), and this data's "
+                              "target has other values", source=cfg.source)
+    return list(cfg.train.metrics)
 
 
 _NO_METRICS: Mapping[str, float] = MappingProxyType({})  # the epochs that computed no metrics share it
@@ -101,19 +124,21 @@ _NO_METRICS: Mapping[str, float] = MappingProxyType({})  # the epochs that compu
 class EpochRecord:
     """One epoch's numbers. A plain slotted class: the fastest loops make one per few microseconds."""
 
-    __slots__ = ("epoch", "loss", "lr", "metrics", "val_loss", "val_metrics")
+    __slots__ = ("diag", "epoch", "loss", "lr", "metrics", "val_loss", "val_metrics")
 
     def __init__(self, epoch: int, loss: float, lr: float, metrics: Mapping[str, float] = _NO_METRICS,
-                 val_loss: float | None = None, val_metrics: Mapping[str, float] | None = None):
+                 val_loss: float | None = None, val_metrics: Mapping[str, float] | None = None,
+                 diag: Mapping[str, float] | None = None):
         self.epoch, self.loss, self.lr = epoch, loss, lr
         self.metrics, self.val_loss, self.val_metrics = metrics, val_loss, val_metrics
+        self.diag = diag  # train.diagnostics: w_norm_<i>, g_norm_<i>, dead_<i>
 
     def __repr__(self) -> str:
         return f"EpochRecord({self.as_dict()})"
 
     def as_dict(self) -> dict:
         return {"epoch": self.epoch, "loss": self.loss, "val_loss": self.val_loss, "lr": self.lr,
-                "metrics": dict(self.metrics), "val_metrics": self.val_metrics}
+                "metrics": dict(self.metrics), "val_metrics": self.val_metrics, "diag": self.diag}
 
 
 HISTORY_CAP = 4096  # epoch records a run keeps, in memory, in checkpoints and in the model file
@@ -132,21 +157,21 @@ class History:
         self.stride = stride
         self._cache: tuple | None = None  # (stride, count, columns) of records[:count], see columns()
 
-    def columns(self, names: list[str]) -> dict[str, np.ndarray]:
+    def columns(self, names: list[str], diag: list[str] = ()) -> dict[str, np.ndarray]:
         """The records as numeric columns (what a checkpoint stores): `epoch`, `loss`, `lr`,
-        `val_loss`, the masks `has_val`, `has_metrics`, `has_val_metrics`, and `m<i>`/`vm<i>` for
-        metric i. A missing number is NaN beside its mask. Only records added since the last
-        call are converted (every record but the newest stays until the stride doubles), so a
-        checkpoint every few epochs costs O(new records), not O(history)."""
+        `val_loss`, the masks `has_val`, `has_metrics`, `has_val_metrics`, `has_diag`, `m<i>`/`vm<i>`
+        for metric i and `d<i>` for diagnostic i. A missing number is NaN beside its mask. Only
+        records added since the last call are converted (every record but the newest stays until
+        the stride doubles), so a checkpoint every few epochs costs O(new records), not O(history)."""
         stable = len(self.records) - 1
         cache = self._cache
         if cache is None or cache[0] != self.stride or cache[1] > stable:
-            cache = (self.stride, 0, _columns([], names))
+            cache = (self.stride, 0, _columns([], names, diag))
         _, done, cols = cache
-        fresh = _columns(self.records[done:stable], names)
+        fresh = _columns(self.records[done:stable], names, diag)
         cols = {k: np.concatenate([cols[k], fresh[k]]) for k in cols}
         self._cache = (self.stride, stable, cols)
-        newest = _columns(self.records[stable:], names)
+        newest = _columns(self.records[stable:], names, diag)
         return {k: np.concatenate([cols[k], newest[k]]) for k in cols}
 
     def append(self, record: EpochRecord) -> None:
@@ -175,7 +200,7 @@ class History:
         return bool(self.records)
 
 
-def _columns(records: list[EpochRecord], names: list[str]) -> dict[str, np.ndarray]:
+def _columns(records: list[EpochRecord], names: list[str], diag=()) -> dict[str, np.ndarray]:
     def column(values):
         return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
@@ -184,22 +209,26 @@ def _columns(records: list[EpochRecord], names: list[str]) -> dict[str, np.ndarr
            "val_loss": column(r.val_loss for r in records),
            "has_val": np.array([r.val_loss is not None for r in records], dtype=bool),
            "has_metrics": np.array([bool(r.metrics) for r in records], dtype=bool),
-           "has_val_metrics": np.array([r.val_metrics is not None for r in records], dtype=bool)}
+           "has_val_metrics": np.array([r.val_metrics is not None for r in records], dtype=bool),
+           "has_diag": np.array([r.diag is not None for r in records], dtype=bool)}
     for i, n in enumerate(names):
         out[f"m{i}"] = column(r.metrics.get(n) for r in records)
         out[f"vm{i}"] = column((r.val_metrics or {}).get(n) for r in records)
+    for i, n in enumerate(diag):
+        out[f"d{i}"] = column((r.diag or {}).get(n) for r in records)
     return out
 
 
-def records_from_columns(cols: dict[str, np.ndarray], names: list[str]) -> list[EpochRecord]:
+def records_from_columns(cols: dict[str, np.ndarray], names: list[str], diag=()) -> list[EpochRecord]:
     """The inverse of History.columns."""
     c = {k: v.tolist() for k, v in cols.items()}
     out = []
     for j, epoch in enumerate(c["epoch"]):
         metrics = {n: c[f"m{i}"][j] for i, n in enumerate(names)} if c["has_metrics"][j] else _NO_METRICS
         val_metrics = {n: c[f"vm{i}"][j] for i, n in enumerate(names)} if c["has_val_metrics"][j] else None
+        diagnostics = {n: c[f"d{i}"][j] for i, n in enumerate(diag)} if c["has_diag"][j] else None
         out.append(EpochRecord(epoch, c["loss"][j], c["lr"][j], metrics,
-                               c["val_loss"][j] if c["has_val"][j] else None, val_metrics))
+                               c["val_loss"][j] if c["has_val"][j] else None, val_metrics, diagnostics))
     return out
 
 
@@ -240,7 +269,9 @@ class Trainer:
             es = tc.early_stopping
             self.stopper = EarlyStopping(es.patience, es.min_delta, es.restore_best)
             self.monitor = "val_loss" if es.monitor == "val_loss" and has_val else "loss"
-        self.metric_names = table_metrics(cfg, prepared.classifier)
+        self.metric_names = table_metrics(cfg, prepared)
+        self.diagnostics = tc.diagnostics
+        self.diag_names = diagnostic_names(model) if tc.diagnostics else []
         # Early stopping may end on any epoch, and the best epoch is rarely a logged one: both
         # must have their metrics, so with it every epoch computes them.
         self.metrics_every_epoch = self.stopper is not None
@@ -258,7 +289,8 @@ class Trainer:
         # Plain SGD without weight decay: the backward pass yields lr·g (the rate folded into the
         # loss gradient's factor) and the update is one subtraction; otherwise the usual step.
         # On a large net the step itself can then apply that update (Workspace.fuse_update).
-        self.folds_lr = self.optimizer.takes_scaled_gradient and not tc.weight_decay
+        # (Diagnostics read the raw gradient of each epoch's last step: neither folding nor fusing.)
+        self.folds_lr = self.optimizer.takes_scaled_gradient and not tc.weight_decay and not tc.diagnostics
         if self.folds_lr and self.ws.fuse_update():
             self.update = self.optimizer.step_applied
         else:
@@ -293,6 +325,7 @@ class Trainer:
             order = self.rng.permutation(n) if self.shuffled else None
             first, total = 0, 0.0
             outputs = np.empty_like(Y) if self._wants_metrics(epoch) else None
+        grad_norms = [math.nan] * len(self.model.W)
         for start in range(first, n, bs):
             if flag[0]:
                 self.partial = PartialEpoch(order, start, total, outputs)
@@ -310,6 +343,8 @@ class Trainer:
             value = ws.step(xb, yb)
             if not math.isfinite(value):
                 raise DivergedError(epoch, "the loss")
+            if self.diagnostics and start + bs >= n:  # the epoch's last step, before the optimizer reads it
+                grad_norms = self._grad_norms()
             update(ws.grad)
             total += value * xb.shape[0]
             if outputs is not None:
@@ -321,7 +356,27 @@ class Trainer:
             record.metrics = metricsmod.compute(self.metric_names, outputs, Y if order is None else Y[order])
         if s.X_val is not None:
             record.val_loss, record.val_metrics = self.evaluate(s.X_val, s.Y_val, outputs is not None)
+        if self.diagnostics:
+            record.diag = self._diagnostics(grad_norms)
         return record
+
+    def _grad_norms(self) -> list[float]:
+        from .model import flat_views
+
+        return [float(np.linalg.norm(g)) for g in flat_views(self.ws.grad, self.model.shapes)[0]]
+
+    def _diagnostics(self, grad_norms: list[float]) -> dict[str, float]:
+        """Per layer: the weights' norm, the last step's weight-gradient norm, and for relu and
+        leaky_relu layers the fraction of units whose pre-activation is ≤ 0 on every training row
+        (a dead unit passes no gradient, so it never recovers)."""
+        out: dict[str, float] = {}
+        _, cache = self.model.forward(self.prepared.split.X_train, keep=True)
+        for i, (W, act) in enumerate(zip(self.model.W, self.model.activations, strict=True)):
+            out[f"w_norm_{i}"] = float(np.linalg.norm(W))
+            out[f"g_norm_{i}"] = grad_norms[i]
+            if act.name in ("relu", "leaky_relu"):
+                out[f"dead_{i}"] = float(np.mean(np.all(cache.Z[i] <= 0, axis=0)))
+        return out
 
     def evaluate(self, X: np.ndarray, Y: np.ndarray, with_metrics: bool = True):
         out, cache = self.model.forward(X, keep=True)
@@ -346,7 +401,7 @@ class Trainer:
         few microseconds, so it gets a loop without the general one's bookkeeping."""
         return (self.batch == self.prepared.split.X_train_aug.shape[0] and self.prepared.split.X_val is None
                 and self.stopper is None and isinstance(self.schedule, Constant) and not self.metrics_every_epoch
-                and self.partial is None)
+                and self.partial is None and not self.diagnostics)
 
     def _fit_full_batch(self, on_epoch) -> None:
         s, epochs, logged = self.prepared.split, self.cfg.train.epochs, self.is_logged
@@ -455,10 +510,22 @@ def final_metrics(last: EpochRecord) -> dict[str, float | None]:
     return out
 
 
-def history_columns(history: History) -> dict[str, list]:
-    """Per-epoch history as columns, as the model file keeps it for plots (bounded: see History)."""
-    return {"epoch": [r.epoch for r in history], "loss": [r.loss for r in history],
-            "val_loss": [r.val_loss for r in history], "lr": [r.lr for r in history]}
+def diagnostic_names(model: MLP) -> list[str]:
+    """train.diagnostics' columns: w_norm_<i> and g_norm_<i> per layer, dead_<i> for relu layers."""
+    names = []
+    for i, act in enumerate(model.activations):
+        names += [f"w_norm_{i}", f"g_norm_{i}"] + ([f"dead_{i}"] if act.name in ("relu", "leaky_relu") else [])
+    return names
+
+
+def history_columns(history: History, diag: list[str] = ()) -> dict[str, list]:
+    """Per-epoch history as columns, as the model file keeps it for plots (bounded: see History),
+    with the diagnostics' columns when the run had them."""
+    out = {"epoch": [r.epoch for r in history], "loss": [r.loss for r in history],
+           "val_loss": [r.val_loss for r in history], "lr": [r.lr for r in history]}
+    for name in diag:
+        out[name] = [(r.diag or {}).get(name) for r in history]
+    return out
 
 
 def model_meta(cfg: Config, result: TrainResult) -> dict:
@@ -468,13 +535,14 @@ def model_meta(cfg: Config, result: TrainResult) -> dict:
         "features": p.features,
         "targets": p.targets,
         "classes": p.classes,
+        "binary_targets": p.binary,
         "dtype": cfg.train.dtype,
         "config": cfg.resolved(),
         "epochs": result.trainer.epoch,
         "metrics": final_metrics(result.final),
         "best_epoch": result.trainer.stopper.best_epoch if result.trainer.stopper else None,
         "stopped_epoch": result.trainer.stopper.stopped_epoch if result.trainer.stopper else None,
-        "history": history_columns(result.history),
+        "history": history_columns(result.history, result.trainer.diag_names),
         **({"data_path": str((cfg.base_dir / cfg.data.path).resolve())} if cfg.data.source == "csv" else {}),
     }
 
