@@ -17,6 +17,7 @@ class Checkpointer:
 
     def __init__(self, trainer: Trainer, path: Path, every: int | None):
         self.trainer, self.path, self.every = trainer, path, every
+        self.active = bool(every)
 
     def __call__(self, record: EpochRecord) -> None:
         if self.every and record.epoch % self.every == 0:
@@ -61,8 +62,14 @@ class MetricsCSV:
 
 
 def chain(*hooks):
-    """One on_epoch callback from several; any that returns True stops the run."""
-    hooks = [h for h in hooks if h is not None]
+    """One on_epoch callback from several; any that returns True stops the run. Hooks with
+    nothing to do (None, or `active` False) are left out, and with none left the result is None:
+    a quiet run attaches no per-epoch work at all."""
+    hooks = [h for h in hooks if h is not None and getattr(h, "active", True)]
+    if not hooks:
+        return None
+    if len(hooks) == 1:
+        return hooks[0]
 
     def on_epoch(record):
         stop = False

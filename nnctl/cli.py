@@ -58,6 +58,9 @@ def _guard(debug: bool):
     except KeyboardInterrupt:
         report.error("interrupted (Ctrl-C); no file was changed")
         raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+    except Terminated:
+        report.error("terminated (SIGTERM); no file was changed")
+        raise typer.Exit(int(ExitStatus.TERMINATED)) from None
     except MemoryError:
         if debug:
             raise
@@ -282,7 +285,7 @@ def predict(
     Example: nnctl predict iris.npz datasets/iris.csv --proba > predictions.csv
     """
     with _guard(debug):
-        from . import csvio, modelfile
+        from . import modelfile
         from . import predict as predmod
 
         if format not in ("csv", "json"):
@@ -290,15 +293,41 @@ def predict(
         if output is not None:
             modelfile.check_writable(output)
         mf = modelfile.load(model, plugin_files=plugin)
-        table = csvio.read_table(input, predmod.csv_delimiter(mf), header=not no_header,
-                                 source="stdin" if input == "-" else input)
-        pred = predmod.predict_table(mf, table, header=not no_header, proba=proba)
-        text = predmod.to_csv(pred) if format == "csv" else predmod.to_json(pred)
-        if output is None:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        else:
-            modelfile.atomic_write(output, lambda fh: fh.write(text.encode()))
+        source = "stdin" if input == "-" else input
+        with _open_input(input) as fh:
+            def run(write):
+                predmod.stream_predict(mf, fh, write, source, header=not no_header, proba=proba, fmt=format)
+
+            if output is None:
+                run(_write_stdout)
+            else:  # the file appears, whole, only when every row succeeded
+                modelfile.atomic_write(output, lambda out: run(lambda text: out.write(text.encode())))
+
+
+def _write_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()  # a reader on a pipe gets each chunk of answers as it is ready
+
+
+@contextmanager
+def _open_input(path: str):
+    """A binary stream of a CSV file, or of stdin for '-'; DataError when it cannot be read."""
+    from .errors import DataError
+
+    if path == "-":
+        yield getattr(sys.stdin, "buffer", sys.stdin)
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise DataError("is a folder, expected a CSV file", source=path)
+    try:
+        fh = open(p, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise DataError("no such file", source=path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read it: {exc.strerror}", source=path) from None
+    with fh:
+        yield fh
 
 
 @app.command()
@@ -564,9 +593,10 @@ def show_config(
     """
     with _guard(debug):
         from .config import load_config
+        from .train import resolve_units
         from .yamlio import dump_yaml
 
-        cfg = load_config(config, _overrides(set_))
+        cfg = resolve_units(load_config(config, _overrides(set_)))
         sys.stdout.write(dump_yaml(cfg.resolved()))
 
 
@@ -596,14 +626,61 @@ def _bare_elements(args: list[str]) -> list[str]:
     return out
 
 
+SHELLS = ("bash", "zsh", "fish")
+COMPLETE_VAR = "_NNCTL_COMPLETE"
+
+
+def _completion_classes():
+    """Typer's completion classes for bash, zsh and fish, registered with Click's machinery."""
+    from typer._completion_classes import completion_init
+
+    try:
+        from typer._click.shell_completion import get_completion_class
+    except ImportError:  # pragma: no cover - a typer on plain click
+        from click.shell_completion import get_completion_class
+    completion_init()
+    return get_completion_class
+
+
+@app.command()
+def completion(
+    shell: Annotated[str, typer.Argument(help="bash, zsh or fish.", show_default=False)],
+    debug: DebugOpt = False,
+) -> None:
+    """Print the shell completion script for nnctl (Click's completion machinery).
+
+    Install it once:  bash: nnctl completion bash > ~/.local/share/bash-completion/completions/nnctl
+    zsh: nnctl completion zsh > "${fpath[1]}/_nnctl"   fish: nnctl completion fish > ~/.config/fish/completions/nnctl.fish
+    """
+    with _guard(debug):
+        if shell not in SHELLS:
+            raise UsageError(f"unknown shell {shell!r}; expected one of {', '.join(SHELLS)}")
+        cls = _completion_classes()(shell)
+        sys.stdout.write(cls(typer.main.get_command(app), {}, "nnctl", COMPLETE_VAR).source() + "\n")
+
+
+class Terminated(BaseException):  # noqa: N818 - a signal, like KeyboardInterrupt
+    """SIGTERM, raised where the process is, so that files being written are cleaned up."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated
+
+
 def main() -> None:
-    """The console script: click's own usage errors become `error: …` and exit 2 as well."""
+    """The console script: click's own usage errors become `error: …` and exit 2 as well;
+    SIGTERM ends a command as Ctrl-C does (temporary files removed), with exit 143."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:  # newer typer vendors click as typer._click; older ones use click itself
         from typer._click import exceptions as click
     except ImportError:  # pragma: no cover
         from click import exceptions as click
 
     abort = getattr(click, "Abort", None) or typer.Abort
+    if os.environ.get(COMPLETE_VAR):  # the shell asks for completions: only then load the classes
+        _completion_classes()
     try:
         code = app(args=_bare_elements(sys.argv[1:]), prog_name="nnctl", standalone_mode=False)
     except click.UsageError as exc:

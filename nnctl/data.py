@@ -168,14 +168,15 @@ class Encoded:
     X_aug: np.ndarray | None = None  # X with a column of ones that make_split may reuse
 
 
-def encode(raw: RawData, loss: str, out_units: int, last: str = "model.layers.-1.units") -> Encoded:
+def encode(raw: RawData, loss: str, out_units: int | str, last: str = "model.layers.-1.units") -> Encoded:
     """Turn targets into what the loss needs: numbers (mse), 0/1 (bce), one-hot (cross_entropy).
-    `last` names the output layer's units key in messages."""
+    `last` names the output layer's units key in messages; out_units "auto" fits any count."""
+    auto = out_units == "auto"
     if loss == "mse":
         if raw.y_numeric is None:
             raise DataError(f"target {raw.targets[0]!r} holds text labels; loss mse needs numbers "
                             "(use cross_entropy or bce to classify)")
-        if out_units != raw.y_numeric.shape[1]:
+        if not auto and out_units != raw.y_numeric.shape[1]:
             raise ConfigError(f"{last}: the output layer has {out_units} units but there are "
                               f"{raw.y_numeric.shape[1]} target column(s); expected them equal")
         return Encoded(raw.X, raw.y_numeric, raw.features, raw.targets, X_aug=raw.X_aug)
@@ -190,13 +191,13 @@ def encode(raw: RawData, loss: str, out_units: int, last: str = "model.layers.-1
             raise DataError(f"target {raw.targets[0]!r} has {len(classes)} distinct values "
                             f"({_preview(classes)}); loss bce needs exactly 2 "
                             "(use cross_entropy for more)")
-        if out_units != 1:
+        if not auto and out_units != 1:
             raise ConfigError(f"{last}: loss bce needs 1 output unit, got {out_units}")
         return Encoded(raw.X, idx[:, None].astype(np.float64), raw.features, raw.targets, classes, raw.X_aug)
     if len(classes) < 2:
         raise DataError(f"target {raw.targets[0]!r} has only one class ({_preview(classes)}); "
                         "a classifier needs at least 2")
-    if out_units != len(classes):
+    if not auto and out_units != len(classes):
         raise ConfigError(f"{last}: the output layer has {out_units} units but target "
                           f"{raw.targets[0]!r} has {len(classes)} classes ({_preview(classes)}); "
                           "cross_entropy needs one unit per class")

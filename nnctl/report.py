@@ -1,8 +1,8 @@
 """Everything the user sees: Rich tables and progress on stderr, JSON on stdout.
 
-On a terminal the loss table and a progress bar update live; when stderr is a file or a pipe the
-same table is written as plain lines, one per logged epoch and never a carriage return, so logs
-stay readable. `NO_COLOR` is honoured by Rich itself.
+Each logged epoch's row is printed once, as it comes; on a terminal a one-line progress bar
+below the rows is the only live part, and when stderr is a file or a pipe the rows are plain
+lines and there is no bar, never a carriage return, so logs stay readable. `NO_COLOR` is honoured by Rich itself.
 """
 
 from __future__ import annotations
@@ -52,23 +52,29 @@ def literal(value: Any) -> Text:
 
 
 class TrainReporter:
-    """Called after every epoch; shows the rows of logged epochs."""
+    """Called after every epoch; prints each logged epoch's row once, as it comes.
+
+    On a terminal the rows scroll into its history like Keras' and tqdm's output, under a one-line
+    progress bar (epoch n/N, loss, elapsed, remaining) that is the only live part of the screen:
+    however many rows a run logs, the newest row and the bar stay in view, and nothing already
+    printed is drawn again. Elsewhere (a file, a pipe) the same rows are plain lines and there is
+    no bar. A quiet reporter is never attached to the trainer (`active`): it costs nothing."""
 
     def __init__(self, metric_names: list[str], epochs: int, logged: Callable[[int], bool], validation: bool,
-                 quiet: bool = False, start_epoch: int = 0):
+                 quiet: bool = False, start_epoch: int = 0, extra: list[str] | None = None):
         self.metric_names = metric_names
         self.epochs = epochs
         self.logged = logged  # the trainer's rule for which epochs make a table row
         self.validation = validation
         self.quiet = quiet
+        self.active = not quiet
         self.live = stderr.is_terminal and not quiet
         self.columns = ["epoch", "loss", *metric_names]
         if validation:
             self.columns += ["val_loss", *(f"val_{m}" for m in metric_names)]
         self.columns.append("lr")
-        self.rows: list[list[str]] = []
         self.start_epoch = start_epoch
-        self._live = self._progress = self._task = None
+        self._progress = self._task = None
         self._next_refresh = 0.0
         self.widths = [max(len(c), 10) for c in self.columns]
 
@@ -80,66 +86,52 @@ class TrainReporter:
         cells.append(fmt(r.lr, 4))
         return cells
 
-    def table(self) -> Table:
-        t = Table(title=None, header_style="bold", show_edge=True)
-        for c in self.columns:
-            t.add_column(c, justify="right")
-        for row in self.rows:
-            t.add_row(*row)
-        return t
+    def _line(self, cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) for c, w in zip(cells, self.widths, strict=True))
+
+    def _print(self, text: str) -> None:
+        if self._progress is not None:  # above the bar, which Rich redraws below it
+            self._progress.console.print(Text(text), soft_wrap=True, highlight=False)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def start(self) -> None:
         if self.quiet:
             return
         if self.live:
-            from rich.console import Group
-            from rich.live import Live
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
                 Progress,
                 TextColumn,
+                TimeElapsedColumn,
                 TimeRemainingColumn,
             )
 
             self._progress = Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
-                                      TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
-                                      console=stderr, transient=True)
-            self._task = self._progress.add_task("train", total=self.epochs,
-                                                 completed=self.start_epoch, loss="-")
-            self._group = Group(self.table(), self._progress)
-            self._live = Live(self._group, console=stderr, refresh_per_second=8, transient=False)
-            self._live.start()
-        else:
-            print("  ".join(c.rjust(w) for c, w in zip(self.columns, self.widths, strict=True)),
-                  file=sys.stderr, flush=True)
+                                      TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
+                                      TextColumn("left"), TimeRemainingColumn(), console=stderr, transient=True,
+                                      refresh_per_second=8)
+            self._task = self._progress.add_task("train", total=self.epochs, completed=self.start_epoch, loss="-")
+            self._progress.start()
+        self._print(self._line(self.columns))
 
     def __call__(self, record) -> None:
         if self.quiet:
             return
-        if self.logged(record.epoch):
-            cells = self._cells(record)
-            self.rows.append(cells)
-            if not self.live:
-                print("  ".join(c.rjust(w) for c, w in zip(cells, self.widths, strict=True)),
-                      file=sys.stderr, flush=True)
-        if self._live is not None:
-            logged = self.logged(record.epoch)
+        logged = self.logged(record.epoch)
+        if logged:
+            self._print(self._line(self._cells(record)))
+        if self._progress is not None:
             now = time.monotonic()
             if logged or now >= self._next_refresh:  # a tiny net runs 10^5 epochs a second
-                from rich.console import Group
-
                 self._next_refresh = now + 0.05
                 self._progress.update(self._task, completed=record.epoch, loss=fmt(record.loss, 4))
-                if logged:
-                    self._live.update(Group(self.table(), self._progress))
 
     def stop(self) -> None:
-        if self._live is not None:
+        if self._progress is not None:
             self._progress.stop()
-            self._live.update(self.table())
-            self._live.stop()
-            self._live = None
+            self._progress = None
 
     def note(self, text: str) -> None:
         if not self.quiet:

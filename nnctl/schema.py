@@ -117,7 +117,9 @@ InitSpec = Literal[INITS] | InitConfig  # type: ignore[valid-type]
 
 
 class LayerConfig(_Strict):
-    units: int = Field(ge=1)
+    units: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        description="how many units; the output layer may say auto: one per class for cross_entropy, "
+                    "1 for bce, one per target for mse")
     activation: Any = Field("identity", description="a name, or {plugin: 'file.py:Class'}")
     init: InitSpec | None = Field(None, description="this layer's initialiser (default: the model's)")
 
@@ -133,6 +135,9 @@ class ModelConfig(_Strict):
         for i, layer in enumerate(self.layers[:-1]):
             if layer.activation == "softmax":
                 raise ValueError(f"layers.{i}: softmax is allowed on the output layer only")
+            if layer.units == "auto":
+                raise ValueError(f"layers.{i}.units: auto is for the output layer only (its size comes "
+                                 "from the data); give a hidden layer a number")
         return self
 
 

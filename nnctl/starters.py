@@ -55,7 +55,7 @@ model:
                     output="line.npz"),
     "csv": """\
 # A classifier on your own CSV file: a header row, one column per feature, one for the label.
-# Edit path, target and the output layer's units (one per class), then: nnctl train this.yaml
+# Edit path and target, then: nnctl train this.yaml   (nnctl config this.yaml shows every default)
 seed: 0
 data:
   source: csv
@@ -68,7 +68,7 @@ data:
 model:
   layers:
     - {units: 16, activation: relu, init: he}
-    - {units: 3, activation: softmax}   # cross_entropy: one softmax unit per class
+    - {units: auto, activation: softmax}   # auto: one softmax unit per class in the data
 """ + _TRAIN.format(loss="cross_entropy", optimizer="{name: adam, lr: 0.001}", epochs=200, batch=32,
                     log_every=20, output="model.npz"),
 }

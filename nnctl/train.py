@@ -72,6 +72,7 @@ def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | N
     try:
         enc = datamod.encode(raw, cfg.train.loss, cfg.model.layers[-1].units,
                              f"model.layers.{len(cfg.model.layers) - 1}.units")
+        cfg.model.layers[-1].units = enc.Y.shape[1]  # `units: auto`, resolved from the data
     except ConfigError as exc:
         exc.source = exc.source or cfg.source
         raise
@@ -82,6 +83,14 @@ def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | N
     split = datamod.make_split(enc, cfg.data.validation_split, rng, cfg.data.standardize,
                                np.dtype(cfg.train.dtype))
     return Prepared(split, enc.features, enc.targets, enc.classes, LOSSES[cfg.train.loss]())
+
+
+def resolve_units(cfg: Config) -> Config:
+    """The config with an output layer's `units: auto` replaced by the number the data gives
+    (one per class for cross_entropy, 1 for bce, one per target for mse): reads the data."""
+    if cfg.model.layers[-1].units == "auto":
+        prepare_data(cfg, np.random.default_rng(cfg.seed))
+    return cfg
 
 
 def build_model(cfg: Config, n_features: int, rng: np.random.Generator,
