@@ -5,7 +5,7 @@ C ← α·A·B + β·C. NumPy's `dot(..., out=)` always has β = 0, so the gradi
 a second pass over every parameter subtracts it; through `gemm` the weights are updated while the
 product is written, and that pass (reading the gradient and the weights, writing the weights) is
 gone: paired epochs of the 784-512-512-10 benchmark net ran 5–14% faster, with byte-identical
-weights (README, "The fused SGD update").
+weights (benchmarks/README.md, "The fused SGD update").
 
 Only NumPy's own OpenBLAS is used — the library its wheels bundle (`scipy-openblas64`), found
 among the files this process has mapped, so calls share NumPy's thread pool (a second BLAS, such

@@ -649,8 +649,9 @@ def completion(
 ) -> None:
     """Print the shell completion script for nnctl (Click's completion machinery).
 
-    Install it once:  bash: nnctl completion bash > ~/.local/share/bash-completion/completions/nnctl
-    zsh: nnctl completion zsh > "${fpath[1]}/_nnctl"   fish: nnctl completion fish > ~/.config/fish/completions/nnctl.fish
+    Install it once, e.g. for bash:
+    nnctl completion bash > ~/.local/share/bash-completion/completions/nnctl
+    (zsh: > "${fpath[1]}/_nnctl"; fish: > ~/.config/fish/completions/nnctl.fish)
     """
     with _guard(debug):
         if shell not in SHELLS:

@@ -20,6 +20,21 @@ train:
 output: {output}                # the model file, relative to the current folder
 """
 
+COMMENT_COLUMN = 30
+
+
+def _aligned(text: str) -> str:
+    """Every trailing comment of a short line starts at COMMENT_COLUMN, whatever the value's
+    length (the values are filled in per starter); longer lines keep theirs."""
+    out = []
+    for line in text.splitlines():
+        code, sep, comment = line.partition(" # ")
+        if sep and code.strip() and not code.lstrip().startswith("#") and len(code.rstrip()) < COMMENT_COLUMN - 1:
+            line = f"{code.rstrip():<{COMMENT_COLUMN}}# {comment}"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 STARTERS = {
     "xor": """\
 # XOR: the smallest problem a network without a hidden layer cannot learn.
@@ -72,3 +87,4 @@ model:
 """ + _TRAIN.format(loss="cross_entropy", optimizer="{name: adam, lr: 0.001}", epochs=200, batch=32,
                     log_every=20, output="model.npz"),
 }
+STARTERS = {name: _aligned(text) for name, text in STARTERS.items()}
