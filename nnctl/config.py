@@ -151,29 +151,34 @@ def apply_overrides(raw: Any, overrides: list[str]) -> Any:
         if "=" not in item:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         key, text = item.split("=", 1)
-        parts = [p for p in key.strip().split(".")]
-        if not all(parts):
-            raise ConfigError(f"--set: {key!r} is not a dotted key path")
-        value = parse_scalar(text, f"--set {key}")
-        node = raw
-        for j, part in enumerate(parts):
-            last = j == len(parts) - 1
-            where = ".".join(parts[: j + 1])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise ConfigError(f"--set {key}: {where} must be a list index below {len(node)}")
-                idx: Any = int(part)
-            elif isinstance(node, dict):
-                idx = part
-            else:
-                raise ConfigError(f"--set {key}: {'.'.join(parts[:j])} is not a mapping or list")
-            if last:
-                node[idx] = value
-            else:
-                if isinstance(node, dict) and not isinstance(node.get(idx), dict | list):
-                    node[idx] = _expand_short_form(parts[: j + 1], node.get(idx))
-                node = node[idx]
+        set_path(raw, key, parse_scalar(text, f"--set {key}"), f"--set {key}")
     return raw
+
+
+def set_path(raw: Any, key: str, value: Any, source: str) -> None:
+    """Set the dotted key (list indices allowed) of the raw mapping to value, as --set does; a
+    short form on the way (`optimizer: adam`) is expanded first. ConfigError naming `source`."""
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"{source}: {key!r} is not a dotted key path")
+    node = raw
+    for j, part in enumerate(parts):
+        last = j == len(parts) - 1
+        where = ".".join(parts[: j + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"{source}: {where} must be a list index below {len(node)}")
+            idx: Any = int(part)
+        elif isinstance(node, dict):
+            idx = part
+        else:
+            raise ConfigError(f"{source}: {'.'.join(parts[:j])} is not a mapping or list")
+        if last:
+            node[idx] = value
+        else:
+            if isinstance(node, dict) and not isinstance(node.get(idx), dict | list):
+                node[idx] = _expand_short_form(parts[: j + 1], node.get(idx))
+            node = node[idx]
 
 
 # Keys whose short form (`optimizer: adam`, `schedule: cosine`, `init: he`, `early_stopping:

@@ -138,6 +138,11 @@ def activation_spec(act: Activation) -> Any:
 
 def save(path: str | Path, model: MLP, meta: dict, x_mean=None, x_std=None) -> None:
     """Write the model file (atomically): W_i, b_i, the input scaling, and `meta` as JSON."""
+    write_npz_atomic(path, model_arrays(model, meta, x_mean, x_std))
+
+
+def model_arrays(model: MLP, meta: dict, x_mean=None, x_std=None) -> dict[str, np.ndarray]:
+    """The model file's arrays, in the order they are written."""
     arrays: dict[str, np.ndarray] = {}
     for name, p in zip(model.param_names, model.params, strict=True):
         arrays[name] = p
@@ -149,7 +154,7 @@ def save(path: str | Path, model: MLP, meta: dict, x_mean=None, x_std=None) -> N
                        for W, a in zip(model.W, model.activations, strict=True)],
             **meta}
     arrays["meta"] = np.array(jsonsafe.dumps(meta, sort_keys=True))
-    write_npz_atomic(path, arrays)
+    return arrays
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -267,12 +267,78 @@ class TrainConfig(_Strict):
         return v
 
 
+# --- sweep ----------------------------------------------------------------------------------
+
+class ParamSpec(_Strict):
+    """Where a swept parameter's values come from: exactly one of these keys."""
+
+    values: list[Any] | None = Field(None, min_length=1, description="the values to try (grid: all of them)")
+    uniform: list[float] | None = Field(None, min_length=2, max_length=2, description="[low, high]")
+    log_uniform: list[float] | None = Field(None, min_length=2, max_length=2,
+                                            description="[low, high], both > 0, drawn uniformly in log space")
+    int_uniform: list[int] | None = Field(None, min_length=2, max_length=2,
+                                          description="[low, high], both ends included")
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        given = [k for k in ("values", "uniform", "log_uniform", "int_uniform") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of values, uniform, log_uniform, int_uniform"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        kind = given[0]
+        if kind != "values":
+            low, high = getattr(self, kind)
+            if not (low < high if kind != "int_uniform" else low <= high):
+                raise ValueError(f"{kind} must be [low, high] with low < high, got {[low, high]}")
+            if kind == "log_uniform" and low <= 0:
+                raise ValueError(f"log_uniform needs low > 0, got {[low, high]}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("values", "uniform", "log_uniform", "int_uniform") if getattr(self, k) is not None)
+
+
+class SweepConfig(_Strict):
+    method: Literal["grid", "random", "tpe"] = Field("grid", description="tpe needs the tune extra (optuna)")
+    trials: int = Field(20, ge=1, description="random and tpe: how many points; grid: every combination")
+    repeats: int = Field(1, ge=1, description="runs per point, seeds seed, seed+1, …; a point scores their mean")
+    metric: str | None = Field(None, description="a final metric: loss, val_loss, accuracy, val_f1, …; "
+                               "default val_loss with validation data, else loss")
+    mode: Literal["min", "max"] | None = Field(None, description="default min for loss, val_loss, rmse, mae "
+                                               "(and val_ forms), else max")
+    parameters: dict[str, ParamSpec] = Field(min_length=1, description="dotted config keys, as --set takes them")
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, v):
+        if v is None:
+            return v
+        from .metrics import METRICS
+
+        known = ["loss", *METRICS]
+        names = known + [f"val_{n}" for n in known]
+        if v not in names:
+            raise ValueError(f"unknown metric {v!r}{did_you_mean(v, names)}; expected one of {', '.join(names)}")
+        return v
+
+    @model_validator(mode="after")
+    def _grid_needs_values(self):
+        if self.method == "grid":
+            for key, spec in self.parameters.items():
+                if spec.values is None:
+                    raise ValueError(f"parameters.{key}: method grid needs a list of values, not a range "
+                                     f"({spec.kind}); use method random or tpe for ranges")
+        return self
+
+
 class Config(_Strict):
     seed: int = Field(0, ge=0)
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
     output: str | None = Field(None, description="default: <config file stem>.npz")
+    sweep: SweepConfig | None = Field(None, description="hyperparameter search for nnctl sweep (train ignores it)")
 
     @model_validator(mode="after")
     def _loss_fits_output(self):

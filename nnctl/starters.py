@@ -88,3 +88,21 @@ model:
                     log_every=20, output="model.npz"),
 }
 STARTERS = {name: _aligned(text) for name, text in STARTERS.items()}
+
+
+def sweep_section(kind: str) -> str:
+    """A commented example sweep: section for `nnctl init --sweep` (nnctl sweep reads it; train ignores it)."""
+    metric = "val_loss" if kind == "csv" else "loss"
+    return f"""\
+sweep:                        # nnctl sweep this.yaml: every point, on every core
+  method: grid                # grid | random | tpe (tpe needs: pip install 'nnctl[tune]')
+  trials: 20                  # random and tpe: how many points; grid: every combination
+  repeats: 1                  # runs per point, seeds seed, seed+1, …; a point's score is their mean
+  metric: {metric:<19}# a final metric: loss, val_loss, accuracy, val_f1, …
+  # mode: min                 # default: min for loss, val_loss, rmse, mae; else max
+  parameters:                 # dotted config keys, as --set takes them
+    train.optimizer.lr: {{values: [0.01, 0.1, 0.5]}}
+    model.layers.0.units: {{values: [4, 8]}}
+    # train.optimizer.lr: {{log_uniform: [1.0e-4, 1.0e-1]}}     # random / tpe: ranges
+    # train.batch_size: {{int_uniform: [16, 128]}}             # both ends included
+"""

@@ -1,0 +1,61 @@
+"""The points of a sweep: every combination (grid), or draws from the config's seed (random).
+
+Points are plain dicts {dotted key: value}, keys in the order the sweep section lists them. The
+same section and seed give the same points whatever runs them. Random draws come from one
+Generator seeded with the config's seed, point after point and key after key, so a sweep with
+more trials extends the points of one with fewer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from ..schema import ParamSpec, SweepConfig
+
+
+def grid(sweep: SweepConfig) -> list[dict]:
+    keys = list(sweep.parameters)
+    return [dict(zip(keys, combo, strict=True))
+            for combo in itertools.product(*(sweep.parameters[k].values for k in keys))]
+
+
+def draw(spec: ParamSpec, rng: np.random.Generator):
+    kind = spec.kind
+    if kind == "values":
+        return spec.values[int(rng.integers(len(spec.values)))]
+    low, high = getattr(spec, kind)
+    if kind == "uniform":
+        return float(rng.uniform(low, high))
+    if kind == "log_uniform":
+        return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+    return int(rng.integers(low, high, endpoint=True))
+
+
+def random(sweep: SweepConfig, seed: int, trials: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [{k: draw(spec, rng) for k, spec in sweep.parameters.items()} for _ in range(trials)]
+
+
+def points(sweep: SweepConfig, seed: int, trials: int) -> list[dict]:
+    """Every point of a grid or random sweep (tpe asks Optuna instead, see `tpe`)."""
+    return grid(sweep) if sweep.method == "grid" else random(sweep, seed, trials)
+
+
+def optuna_distributions(sweep: SweepConfig) -> dict:
+    """The sweep's parameters as Optuna distributions, for TPE's ask-and-tell."""
+    import optuna
+
+    out = {}
+    for key, spec in sweep.parameters.items():
+        kind = spec.kind
+        if kind == "values":
+            out[key] = optuna.distributions.CategoricalDistribution(spec.values)
+        elif kind == "int_uniform":
+            out[key] = optuna.distributions.IntDistribution(*spec.int_uniform)
+        else:
+            low, high = getattr(spec, kind)
+            out[key] = optuna.distributions.FloatDistribution(low, high, log=kind == "log_uniform")
+    return out
