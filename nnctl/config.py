@@ -186,10 +186,14 @@ def set_path(raw: Any, key: str, value: Any, source: str) -> None:
 _NAMED = {("train", "optimizer"), ("train", "schedule"), ("model", "init"), ("model", "layers", "*", "init")}
 
 
+# A key left out stands for its default, which --set must start from: {lr: 0.1} alone names no optimizer.
+_DEFAULT_FORMS = {("train", "optimizer"): {"name": "sgd"}, ("model", "init"): {"name": "xavier"}}
+
+
 def _expand_short_form(parts: list[str], value: Any) -> Any:
     shape = tuple("*" if p.isdigit() else p for p in parts)
     if value is None:
-        return {}
+        return dict(_DEFAULT_FORMS.get(shape, {}))
     if shape in _NAMED and isinstance(value, str):
         return {"name": value}
     if shape == ("train", "early_stopping") and isinstance(value, bool):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
+import types
 from collections import deque
 from multiprocessing.connection import wait
 
@@ -22,13 +24,21 @@ ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
               "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}
 
 
-def _worker(conn, shared: Shared) -> None:  # pragma: no cover - runs in the child process
+def _worker(conn) -> None:  # pragma: no cover - runs in the child process
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import tempfile
     from pathlib import Path
 
+    from .. import train  # noqa: F401 - loaded while the parent still plans the sweep
+
     plugin_dir = Path(tempfile.mkdtemp(prefix="nnctl-plugins-"))
+    try:
+        shared = conn.recv()  # once per worker: the base config and the data every run shares
+    except EOFError:
+        return
+    if shared is None:
+        return
     while True:
         try:
             task = conn.recv()
@@ -51,24 +61,45 @@ def death(code: int | None) -> str:
 
 
 class LocalPool:
+    """Workers start at once (their interpreters load while the parent plans the sweep); `share`
+    then gives each the sweep's shared part, once."""
+
     name = "local"
 
-    def __init__(self, workers: int, shared: Shared):
-        self.size, self.shared = workers, shared
+    def __init__(self, workers: int):
+        self.size, self.shared = workers, None
         self.ctx = mp.get_context("spawn")
         self.idle: list = []
         self.busy: dict = {}  # worker → (conn, task)
         self.queue: deque[Task] = deque()
         self.done: deque[dict] = deque()
         self.procs: list = []
+        self.idle = [self._start() for _ in range(workers)]
+
+    def share(self, shared: Shared) -> None:
+        self.shared = shared
+        for _proc, conn in self.idle:
+            try:
+                conn.send(shared)
+            except OSError:  # it died already: dispatch replaces it
+                pass
 
     def _start(self):
         saved = {k: os.environ.get(k) for k in ONE_THREAD}
         os.environ.update(ONE_THREAD)  # read by BLAS when the child loads NumPy
         try:
             parent, child = self.ctx.Pipe()
-            proc = self.ctx.Process(target=_worker, args=(child, self.shared), daemon=True)
-            proc.start()
+            proc = self.ctx.Process(target=_worker, args=(child,), daemon=True)
+            main = sys.modules["__main__"]
+            # spawn re-imports the parent's main module in the child (here the command line, Typer
+            # and Rich: ~0.3 s a worker); the worker needs only this module, so it is given none
+            sys.modules["__main__"] = types.ModuleType("__main__")
+            try:
+                proc.start()
+            finally:
+                sys.modules["__main__"] = main
+            if self.shared is not None:  # a worker started in place of one that died
+                parent.send(self.shared)
         finally:
             for k, v in saved.items():
                 if v is None:

@@ -45,6 +45,9 @@ class Plan:
     metric_columns: list[str]
     points: list[dict] | None  # None for tpe: Optuna asks
     resolved: dict  # what a resumed sweep must match
+    n_features: int = 0
+    n_outputs: int = 0
+    rows: int = 0
 
 
 def plan(config_path: Path, overrides: list[str], trials: int | None) -> Plan:
@@ -95,8 +98,10 @@ def plan(config_path: Path, overrides: list[str], trials: int | None) -> Plan:
     points = None if sw.method == "tpe" else space.points(sw, cfg.seed, n_trials)
     if sw.method == "tpe":
         _import_optuna()
+    split = prepared.split
     return Plan(cfg, raw, shared, sw.method, len(points) if points is not None else n_trials, sw.repeats,
-                metric, sw.mode or default_mode(metric), keys, columns, points, resolved)
+                metric, sw.mode or default_mode(metric), keys, columns, points, resolved,
+                split.X_train.shape[1], split.Y_train.shape[1], split.X_train.shape[0])
 
 
 def _import_optuna():
@@ -287,26 +292,81 @@ def ranked(points: list[Point], mode: str) -> list[Point]:
 # --- running ------------------------------------------------------------------------------------
 
 def tasks_for(trial: int, point: dict, plan: Plan) -> list[Task]:
-    return [Task(trial, r, plan.cfg.seed + r, point) for r in range(plan.repeats)]
+    # the first repeat brings its model back: the best point's is best.npz, with no run again
+    return [Task(trial, r, plan.cfg.seed + r, point, keep_model=r == 0) for r in range(plan.repeats)]
 
 
-def execute(plan: Plan, backend, results: Results, on_row=None) -> None:
+class Keeper:
+    """The first repeat's model of every point still running, and of the best point finished so
+    far: with one repeat a point, one model is held at a time."""
+
+    def __init__(self, plan: Plan, results: Results):
+        self.plan, self.results = plan, results
+        self.models: dict[int, tuple] = {}  # trial → (arrays, config)
+        self.best: tuple | None = None  # (trial, score, arrays, config)
+
+    def add(self, row: dict) -> None:
+        arrays, config = row.pop("arrays", None), row.pop("config", None)
+        if arrays is not None:
+            self.models[row["trial"]] = (arrays, config)
+        trial = row["trial"]
+        rows = [r for r in self.results.rows if r["trial"] == trial] + [row]
+        if len(rows) < self.plan.repeats:
+            return
+        kept = self.models.pop(trial, None)
+        point = points_of(rows, self.plan.metric)[0]
+        if kept is None or point.score is None:
+            return
+        better = self.best is None or (point.score < self.best[1] if self.plan.mode == "min" else
+                                       point.score > self.best[1])
+        if better:
+            self.best = (trial, point.score, *kept)
+
+
+def execute(plan: Plan, backend, results: Results, on_row=None) -> Keeper:
     """Run every run not yet in the results, through the backend, recording each as it ends."""
+    keeper = Keeper(plan, results)
     done = {(r["trial"], r["repeat"]) for r in results.rows}
     if plan.method == "tpe":
-        _execute_tpe(plan, backend, results, done, on_row)
-        return
+        _execute_tpe(plan, backend, results, done, on_row, keeper)
+        return keeper
     todo = [t for i, p in enumerate(plan.points) for t in tasks_for(i, p, plan) if (t.trial, t.repeat) not in done]
+    # the largest runs first (longest-processing-time scheduling): no worker is left with the big
+    # nets at the end; each run's numbers do not depend on when it runs
+    cost = {i: estimated_work(plan, p) for i, p in enumerate(plan.points)}
+    todo.sort(key=lambda t: -cost[t.trial])
     for t in todo:
         backend.submit(t)
     for _ in todo:
-        row = backend.next_result()
-        results.add(row)
-        if on_row:
-            on_row(row)
+        _record(backend.next_result(), results, keeper, on_row)
+    return keeper
 
 
-def _execute_tpe(plan: Plan, backend, results: Results, done: set, on_row) -> None:
+def estimated_work(plan: Plan, point: dict) -> float:
+    """Multiply-adds of a run, roughly: parameters × rows × epochs (0 for a point that is invalid)."""
+    from ..config import set_path, validate
+
+    raw = copy.deepcopy(plan.raw)
+    raw.pop("sweep", None)
+    try:
+        for key, value in point.items():
+            set_path(raw, key, value, key)
+        cfg = validate(raw)
+    except Exception:  # noqa: BLE001 - the run itself will say what is wrong
+        return 0.0
+    sizes = [plan.n_features] + [plan.n_outputs if layer.units == "auto" else layer.units for layer in cfg.model.layers]
+    params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    return float(params) * plan.rows * cfg.train.epochs
+
+
+def _record(row: dict, results: Results, keeper: Keeper, on_row) -> None:
+    keeper.add(row)  # takes the model out of the row first
+    results.add(row)
+    if on_row:
+        on_row(row)
+
+
+def _execute_tpe(plan: Plan, backend, results: Results, done: set, on_row, keeper: Keeper) -> None:
     """Optuna's TPE through ask-and-tell: up to `workers` points in flight, each told its score
     (the mean over its repeats) when its last repeat ends. One worker: the same points every time."""
     optuna = _import_optuna()
@@ -335,9 +395,7 @@ def _execute_tpe(plan: Plan, backend, results: Results, done: set, on_row) -> No
         if not inflight:
             return
         row = backend.next_result()
-        results.add(row)
-        if on_row:
-            on_row(row)
+        _record(row, results, keeper, on_row)
         t, rows = inflight[row["trial"]]
         rows.append(row)
         if len(rows) == plan.repeats:
@@ -349,9 +407,10 @@ def _execute_tpe(plan: Plan, backend, results: Results, done: set, on_row) -> No
                 study.tell(t, score)
 
 
-def best_files(plan: Plan, backend, results: Results) -> dict | None:
-    """best.yaml and best.npz for the best point: its first repeat, trained again in a worker (the
-    same code, data and seed: the same numbers). None when no run ended ok."""
+def best_files(plan: Plan, backend, results: Results, keeper: Keeper) -> dict | None:
+    """best.yaml and best.npz for the best point: its first repeat's model as the run returned it,
+    or (after a resume, when that run happened earlier) trained again in a worker: the same code,
+    data and seed give the same numbers. None when no run ended ok."""
     from ..jsonsafe import dumps
     from ..modelfile import atomic_write, write_npz_atomic
     from ..yamlio import dump_yaml
@@ -360,15 +419,17 @@ def best_files(plan: Plan, backend, results: Results) -> dict | None:
     if not board:
         return None
     best = board[0]
-    backend.submit(Task(best.trial, 0, plan.cfg.seed, best.params, keep_model=True))
-    row = backend.next_result()
-    if row["status"] != "ok" or "arrays" not in row:
-        return {"trial": best.trial, "params": best.params, "score": best.score, "config": None, "model": None,
-                "message": f"training the best point again failed: {row['message']}"}
-    config = row["config"]
+    if keeper.best is not None and keeper.best[0] == best.trial:
+        arrays, config = keeper.best[2], keeper.best[3]
+    else:
+        backend.submit(Task(best.trial, 0, plan.cfg.seed, best.params, keep_model=True))
+        row = backend.next_result()
+        if row["status"] != "ok" or "arrays" not in row:
+            return {"trial": best.trial, "params": best.params, "score": best.score, "config": None, "model": None,
+                    "message": f"training the best point again failed: {row['message']}"}
+        arrays, config = row["arrays"], row["config"]
     config.pop("sweep", None)
     config["output"] = None  # nnctl train best.yaml writes best.npz in the current folder
-    arrays = row["arrays"]
     meta = json.loads(str(arrays["meta"][()]))
     meta["config"] = config
     meta["sweep"] = {"trial": best.trial, "params": best.params, "metric": plan.metric, "score": best.score}
@@ -381,14 +442,13 @@ def best_files(plan: Plan, backend, results: Results) -> dict | None:
             "model": str(results.folder / "best.npz")}
 
 
-def make_backend(name: str, workers: int, plan: Plan, address: str | None):
+def make_backend(name: str, workers: int, plan: Plan, address: str | None, pool=None):
     if name == "ray":
         from .ray_backend import RayBackend
 
         return RayBackend(workers, plan.shared, address)
-    from .pool import LocalPool
-
-    return LocalPool(workers, plan.shared)
+    pool.share(plan.shared)
+    return pool
 
 
 def run_sweep(config_path: Path, overrides: list[str], out: Path, workers: int, backend_name: str,
@@ -403,18 +463,28 @@ def run_sweep(config_path: Path, overrides: list[str], out: Path, workers: int, 
         _import_ray()
         if address:
             check_address(address)  # before anything is written
-    p = plan(config_path, overrides, trials)
-    results = Results(out, p.keys, p.metric_columns)
-    results.open(resume, p.resolved)
-    backend = make_backend(backend_name, workers, p, address)
+    pool = None
+    if backend_name == "local":
+        from .pool import LocalPool
+
+        pool = LocalPool(workers)  # its workers start up while the sweep is planned
+    try:
+        p = plan(config_path, overrides, trials)
+        results = Results(out, p.keys, p.metric_columns)
+        results.open(resume, p.resolved)
+        backend = make_backend(backend_name, workers, p, address, pool)
+    except BaseException:
+        if pool is not None:
+            pool.close(kill=True)
+        raise
     if backend_name == "ray":
         backend.size = workers
     try:
         total = p.trials * p.repeats
         if on_start:
             on_start(p, total, len(results.rows))
-        execute(p, backend, results, on_row)
-        best = best_files(p, backend, results)
+        keeper = execute(p, backend, results, on_row)
+        best = best_files(p, backend, results, keeper)
     except BaseException:
         backend.close(kill=True)
         raise
