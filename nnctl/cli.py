@@ -443,6 +443,10 @@ def info(
             from .yamlio import dump_yaml
 
             report.print_text("training config", dump_yaml(doc["config"]))
+        plugin = any(not isinstance(la["activation"], str) for la in layers)
+        hints = [f"nnctl predict {model} rows.csv --proba", f"nnctl evaluate {model} labelled.csv",
+                 f"nnctl plot {model}"] + ([] if plugin else [f"nnctl export {model}   (ONNX, for onnxruntime)"])
+        print("next: " + "\n      ".join(hints), file=sys.stderr)
 
 
 @app.command()
@@ -684,6 +688,39 @@ def sweep(
             report.print_leaderboard(plan, board, doc)
         if not any(r["status"] == "ok" for r in doc["runs"]):
             raise typer.Exit(int(ExitStatus.FAILED))
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="The ONNX file (default <model stem>.onnx in the current folder).")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset, 17 or later.")] = 17,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Write the model as ONNX, for onnxruntime (C#, Java, JavaScript, C++, Python, a database).
+
+    The graph takes `input` [N, n_features] in the model's dtype and feature order and gives a
+    classifier's `label` and `probabilities`, or a regression's `prediction`, as nnctl predict
+    --proba computes them. Needs the onnx extra: pip install 'nnctl[onnx]'.
+    Example: nnctl export iris.npz --out iris.onnx
+    """
+    with _guard(debug):
+        from . import modelfile
+        from .export import export as write_onnx
+
+        target = out or Path(f"{model.stem}.onnx")
+        modelfile.check_writable(target)
+        meta, _ = modelfile.inspect(model)  # the same checks as predict; a plugin is named, never run
+        for i, layer in enumerate(meta["layers"]):
+            if not isinstance(layer["activation"], str):
+                raise UsageError(f"cannot be exported: layer {i} uses the plugin activation "
+                                 f"{layer['activation']['plugin']!r}, Python code that an ONNX graph cannot carry",
+                                 source=str(model))
+        write_onnx(modelfile.load(model), target, opset)
+        if not quiet:
+            print(f"wrote {target} (opset {opset}): inputs input[N, {len(meta['features'])}]", file=sys.stderr)
 
 
 SHELLS = ("bash", "zsh", "fish")

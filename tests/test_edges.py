@@ -451,6 +451,7 @@ def test_both_sides_of_the_fuse_threshold_agree_with_numpy_to_rounding(write, mo
 
 
 def test_set_inside_a_key_the_file_leaves_out_starts_from_its_default(nnctl, write):
-    cfg = write("c.yaml", "data: {source: xor}\nmodel: {layers: [{units: 1, activation: sigmoid}]}\ntrain: {loss: bce}\n")
+    cfg = write("c.yaml", "data: {source: xor}\nmodel: {layers: [{units: 1, activation: sigmoid}]}\n"
+                          "train: {loss: bce}\n")
     out = nnctl("config", cfg, "--set", "train.optimizer.lr=0.25", "--set", "model.init.name=he").stdout
     assert "optimizer: {name: sgd, lr: 0.25" in out and "init: {name: he" in out
