@@ -723,6 +723,59 @@ def export(
             print(f"wrote {target} (opset {opset}): inputs input[N, {len(meta['features'])}]", file=sys.stderr)
 
 
+@app.command()
+def explain(
+    config: Annotated[Path, typer.Argument(help="The YAML config file.", show_default=False)],
+    rows: Annotated[int, typer.Option(help="The first N training rows, as one batch.", min=1)] = 4,
+    model: Annotated[Path | None, typer.Option("--model", help="Start from this model file's weights.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Every number of every matrix (default: 8×8 at most).")] = False,
+    format: Annotated[str, typer.Option("--format", help="rich (the terminal) or markdown (stdout).")] = "rich",
+    set_: SetOpt = None,
+    seed: Annotated[int | None, typer.Option(help="Override seed.", min=0)] = None,
+    json_: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Show one training step number by number: forward, loss, backprop beside central
+    differences, and the optimizer's update, with the formula beside each quantity (float64).
+
+    The numbers come from the engine's own forward, loss, backward and optimizer.
+    Example: nnctl explain configs/xor_tutorial_mse.yaml --format markdown > step.md
+    """
+    with _guard(debug):
+        import numpy as np
+
+        from . import explain as ex
+        from . import modelfile, report
+        from . import train as trainmod
+        from .config import load_config
+
+        if format not in ("rich", "markdown"):
+            raise UsageError(f"--format: expected rich or markdown, got {format!r}")
+        cfg = load_config(config, _overrides(set_, seed) + ["train.dtype=float64"])
+        trainer = trainmod.setup(cfg)
+        if model is not None:
+            mf = modelfile.load(model, plugin_files=_config_plugins(cfg))
+            try:
+                trainmod.copy_weights(mf.model.astype(np.float64), trainer.model)
+            except ValueError as exc:
+                raise UsageError(f"does not fit the config: {exc}", source=f"--model {model}") from None
+        doc = ex.explain(trainer, rows)
+        if json_:
+            report.emit_json(ex.as_json(doc))
+            return
+        big = trainer.model.n_parameters > EXPLAIN_FULL_LIMIT and not full
+        if big:
+            print(f"{trainer.model.n_parameters} parameters: shapes and first rows only (--full shows all)",
+                  file=sys.stderr)
+        if format == "markdown":
+            sys.stdout.write(ex.markdown(doc, full, big))
+        else:
+            ex.render(doc, full, big, report.stdout)
+
+
+EXPLAIN_FULL_LIMIT = 10_000  # parameters above which explain shows shapes and first rows unless --full
+
+
 SHELLS = ("bash", "zsh", "fish")
 COMPLETE_VAR = "_NNCTL_COMPLETE"
 

@@ -160,8 +160,10 @@ class MLP:
         return self.forward(X)[0]
 
     def backward(self, cache: Cache, Y: np.ndarray, loss: Loss,
-                 weight_decay: float = 0.0) -> list[np.ndarray]:
-        """Gradients of the loss (plus weight_decay/2·ΣW²) in `params` order."""
+                 weight_decay: float = 0.0, trace: list | None = None) -> list[np.ndarray]:
+        """Gradients of the loss (plus weight_decay/2·ΣW²) in `params` order. With a `trace`
+        list, each layer's intermediates are appended to it, output layer first: {layer, dZ, dW,
+        db, dA_prev} (`nnctl explain` shows these very numbers)."""
         L = len(self.W)
         grads: list[np.ndarray] = [None] * (2 * L)  # type: ignore[list-item]
         dZ = loss.grad(cache.Z[-1], cache.A[-1], Y, self.activations[-1])
@@ -171,8 +173,10 @@ class MLP:
                 gW += weight_decay * self.W[i]
             grads[2 * i] = gW
             grads[2 * i + 1] = dZ.sum(axis=0)
+            dA = dZ @ self.W[i].T if i else None
+            if trace is not None:
+                trace.append({"layer": i, "dZ": dZ, "dW": gW, "db": grads[2 * i + 1], "dA_prev": dA})
             if i:
-                dA = dZ @ self.W[i].T
                 dZ = self.activations[i - 1].backward(dA, cache.Z[i - 1], cache.A[i])
         return grads
 
