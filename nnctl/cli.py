@@ -260,6 +260,24 @@ def _keep_finished_run(checkpoint, ckpt_path, trainer, resume_cmd: str) -> str:
             f"again with {resume_cmd} (add --out to write elsewhere)")
 
 
+def _float64_trainer(config: Path, overrides: list[str], model: Path | None):
+    """The config's trainer in float64 (gradcheck, explain), at a model file's weights if given."""
+    import numpy as np
+
+    from . import modelfile
+    from . import train as trainmod
+    from .config import load_config
+
+    trainer = trainmod.setup(load_config(config, overrides + ["train.dtype=float64"]))
+    if model is not None:
+        mf = modelfile.load(model, plugin_files=_config_plugins(trainer.cfg))
+        try:
+            trainmod.copy_weights(mf.model.astype(np.float64), trainer.model)
+        except ValueError as exc:
+            raise UsageError(f"does not fit the config: {exc}", source=f"--model {model}") from None
+    return trainer
+
+
 def _config_plugins(cfg) -> list[Path]:
     return [cfg.base_dir / layer.activation["plugin"].rpartition(":")[0]
             for layer in cfg.model.layers if isinstance(layer.activation, dict)]
@@ -480,22 +498,13 @@ def gradcheck(
     Example: nnctl gradcheck configs/xor.yaml --samples 4 --elements 5
     """
     with _guard(debug):
-        import numpy as np
 
-        from . import modelfile, report
-        from . import train as trainmod
-        from .config import load_config
+        from . import report
         from .gradcheck import check_gradients
 
         shown = _element_count(elements)
-        cfg = load_config(config, _overrides(set_) + ["train.dtype=float64"])
-        trainer = trainmod.setup(cfg)
-        if model is not None:
-            mf = modelfile.load(model, plugin_files=_config_plugins(cfg))
-            try:
-                trainmod.copy_weights(mf.model.astype(np.float64), trainer.model)
-            except ValueError as exc:
-                raise UsageError(f"does not fit the config: {exc}", source=f"--model {model}") from None
+        trainer = _float64_trainer(config, _overrides(set_), model)
+        cfg = trainer.cfg
         s = trainer.prepared.split
         n = min(samples or 100, s.X_train.shape[0])
         rep = check_gradients(trainer.model, s.X_train[:n], s.Y_train[:n], trainer.prepared.loss,
@@ -742,23 +751,13 @@ def explain(
     Example: nnctl explain configs/xor_tutorial_mse.yaml --format markdown > step.md
     """
     with _guard(debug):
-        import numpy as np
 
         from . import explain as ex
-        from . import modelfile, report
-        from . import train as trainmod
-        from .config import load_config
+        from . import report
 
         if format not in ("rich", "markdown"):
             raise UsageError(f"--format: expected rich or markdown, got {format!r}")
-        cfg = load_config(config, _overrides(set_, seed) + ["train.dtype=float64"])
-        trainer = trainmod.setup(cfg)
-        if model is not None:
-            mf = modelfile.load(model, plugin_files=_config_plugins(cfg))
-            try:
-                trainmod.copy_weights(mf.model.astype(np.float64), trainer.model)
-            except ValueError as exc:
-                raise UsageError(f"does not fit the config: {exc}", source=f"--model {model}") from None
+        trainer = _float64_trainer(config, _overrides(set_, seed), model)
         doc = ex.explain(trainer, rows)
         if json_:
             report.emit_json(ex.as_json(doc))

@@ -61,7 +61,7 @@ class TrainReporter:
     no bar. A quiet reporter is never attached to the trainer (`active`): it costs nothing."""
 
     def __init__(self, metric_names: list[str], epochs: int, logged: Callable[[int], bool], validation: bool,
-                 quiet: bool = False, start_epoch: int = 0, extra: list[str] | None = None):
+                 quiet: bool = False, start_epoch: int = 0):
         self.metric_names = metric_names
         self.epochs = epochs
         self.logged = logged  # the trainer's rule for which epochs make a table row
