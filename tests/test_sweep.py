@@ -177,8 +177,10 @@ def test_the_same_file_gives_the_same_runs_on_one_or_two_workers(tmp_path):
     cfg = _write(tmp_path, IRIS)
     a = _sweep(tmp_path, cfg, "--workers", "1", "--out", "a", "-q")
     b = _sweep(tmp_path, cfg, "--workers", "2", "--out", "b", "-q")
-    assert a.returncode == b.returncode == 0
+    c = _sweep(tmp_path, cfg, "--workers", "2", "--out", "c", "-q", env={"NNCTL_SWEEP_START": "spawn"})
+    assert a.returncode == b.returncode == c.returncode == 0
     assert _rows(tmp_path / "a" / "trials.csv") == _rows(tmp_path / "b" / "trials.csv")
+    assert _rows(tmp_path / "c" / "trials.csv") == _rows(tmp_path / "b" / "trials.csv")  # forked or spawned
     assert len(_rows(tmp_path / "a" / "trials.csv")) == 8
     seeds = {(k[1], v["seed"]) for k, v in _rows(tmp_path / "a" / "trials.csv").items()}
     assert seeds == {("0", "0"), ("1", "1")}  # repeats run with seed, seed+1
@@ -255,7 +257,7 @@ def _workers_of(pid: int) -> list[int]:
                 cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"spawn_main" in cmd:
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"resource_tracker" not in cmd:
                 out.append(int(entry))
     return out
 

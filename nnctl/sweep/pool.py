@@ -1,7 +1,10 @@
 """The local backend: a pool of worker processes that survives its workers.
 
-Each worker is a fresh interpreter (spawn) started with BLAS limited to one thread, given the
-sweep's shared data once, then fed one task at a time over its own pipe. The parent waits on
+On Linux each worker is forked once the sweep is planned: it starts at once, shares the parent's
+loaded modules and data copy-on-write, and sets NumPy's OpenBLAS to one thread. Elsewhere (or
+with NNCTL_SWEEP_START=spawn) each is a fresh interpreter, started while the sweep is planned with
+BLAS limited to one thread by the environment, and sent the shared data once. Either way it is
+then fed one task at a time over its own pipe. The parent waits on
 every pipe and every worker's exit at once: a worker that dies (a signal, the kernel's
 out-of-memory killer, an exit) turns its task into an `error` row naming the signal or code and
 is replaced, and the other workers carry on. Workers ignore Ctrl-C and SIGTERM: the parent
@@ -24,21 +27,48 @@ ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
               "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}
 
 
-def _worker(conn) -> None:  # pragma: no cover - runs in the child process
+def _blas_threads_setter():
+    """NumPy's OpenBLAS's set_num_threads, or None where it cannot be found."""
+    import ctypes
+
+    from .. import blas
+
+    for path in blas._candidates():
+        try:
+            fn = ctypes.CDLL(path).scipy_openblas_set_num_threads64_
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes, fn.restype = [ctypes.c_int], None
+        return fn
+    return None
+
+
+def fork_start() -> bool:
+    """Whether workers can be forked: instant, sharing the parent's loaded modules and data
+    (copy-on-write), with their BLAS set to one thread in the child. Elsewhere, or with
+    NNCTL_SWEEP_START=spawn, they are fresh interpreters with one-thread BLAS from the environment."""
+    return (sys.platform == "linux" and "fork" in mp.get_all_start_methods()
+            and os.environ.get("NNCTL_SWEEP_START", "").lower() != "spawn" and _blas_threads_setter() is not None)
+
+
+def _worker(conn, shared: Shared | None = None) -> None:  # pragma: no cover - runs in the child process
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import tempfile
     from pathlib import Path
 
-    from .. import train  # noqa: F401 - loaded while the parent still plans the sweep
+    if shared is not None:  # forked: this process's BLAS, on one thread like a spawned worker's
+        _blas_threads_setter()(1)
+    from .. import train  # noqa: F401 - a spawned worker loads it while the parent still plans
 
     plugin_dir = Path(tempfile.mkdtemp(prefix="nnctl-plugins-"))
-    try:
-        shared = conn.recv()  # once per worker: the base config and the data every run shares
-    except EOFError:
-        return
     if shared is None:
-        return
+        try:
+            shared = conn.recv()  # once per worker: the base config and the data every run shares
+        except EOFError:
+            return
+        if shared is None:
+            return
     while True:
         try:
             task = conn.recv()
@@ -66,9 +96,12 @@ class LocalPool:
 
     name = "local"
 
-    def __init__(self, workers: int):
-        self.size, self.shared = workers, None
-        self.ctx = mp.get_context("spawn")
+    def __init__(self, workers: int, shared: Shared | None = None):
+        """Spawned workers start at once, and `share` sends them the shared part later; forked
+        ones (given `shared`) are started with it, which they inherit without a copy."""
+        self.size, self.shared = workers, shared
+        self.fork = shared is not None
+        self.ctx = mp.get_context("fork" if self.fork else "spawn")
         self.idle: list = []
         self.busy: dict = {}  # worker → (conn, task)
         self.queue: deque[Task] = deque()
@@ -89,7 +122,7 @@ class LocalPool:
         os.environ.update(ONE_THREAD)  # read by BLAS when the child loads NumPy
         try:
             parent, child = self.ctx.Pipe()
-            proc = self.ctx.Process(target=_worker, args=(child,), daemon=True)
+            proc = self.ctx.Process(target=_worker, args=(child, self.shared if self.fork else None), daemon=True)
             main = sys.modules["__main__"]
             # spawn re-imports the parent's main module in the child (here the command line, Typer
             # and Rich: ~0.3 s a worker); the worker needs only this module, so it is given none
@@ -98,7 +131,7 @@ class LocalPool:
                 proc.start()
             finally:
                 sys.modules["__main__"] = main
-            if self.shared is not None:  # a worker started in place of one that died
+            if self.shared is not None and not self.fork:  # spawned in place of one that died
                 parent.send(self.shared)
         finally:
             for k, v in saved.items():

@@ -447,6 +447,10 @@ def make_backend(name: str, workers: int, plan: Plan, address: str | None, pool=
         from .ray_backend import RayBackend
 
         return RayBackend(workers, plan.shared, address)
+    if pool is None:  # forked workers, started now with the shared part
+        from .pool import LocalPool
+
+        return LocalPool(workers, plan.shared)
     pool.share(plan.shared)
     return pool
 
@@ -465,9 +469,10 @@ def run_sweep(config_path: Path, overrides: list[str], out: Path, workers: int, 
             check_address(address)  # before anything is written
     pool = None
     if backend_name == "local":
-        from .pool import LocalPool
+        from .pool import LocalPool, fork_start
 
-        pool = LocalPool(workers)  # its workers start up while the sweep is planned
+        if not fork_start():
+            pool = LocalPool(workers)  # spawned workers start up while the sweep is planned
     try:
         p = plan(config_path, overrides, trials)
         results = Results(out, p.keys, p.metric_columns)
