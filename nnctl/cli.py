@@ -669,8 +669,6 @@ def sweep(
     Example: nnctl sweep configs/iris_sweep.yaml --workers 2
     """
     with _guard(debug):
-        import os
-
         from . import report
         from .sweep.search import run_sweep
 
@@ -717,16 +715,13 @@ def export(
     """
     with _guard(debug):
         from . import modelfile
+        from .export import check_exportable
         from .export import export as write_onnx
 
         target = out or Path(f"{model.stem}.onnx")
         modelfile.check_writable(target)
         meta, _ = modelfile.inspect(model)  # the same checks as predict; a plugin is named, never run
-        for i, layer in enumerate(meta["layers"]):
-            if not isinstance(layer["activation"], str):
-                raise UsageError(f"cannot be exported: layer {i} uses the plugin activation "
-                                 f"{layer['activation']['plugin']!r}, Python code that an ONNX graph cannot carry",
-                                 source=str(model))
+        check_exportable(meta, str(model))
         write_onnx(modelfile.load(model), target, opset)
         if not quiet:
             print(f"wrote {target} (opset {opset}): inputs input[N, {len(meta['features'])}]", file=sys.stderr)

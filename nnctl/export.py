@@ -96,17 +96,23 @@ ACTIVATIONS = {"identity": _identity, "linear": _identity, "sigmoid": _sigmoid, 
                "leaky_relu": _leaky_relu, "softmax": _softmax}
 
 
+def check_exportable(meta: dict, source: str) -> None:
+    """UsageError when a layer's activation is a plugin: Python code, which a graph cannot carry.
+    Needs only the file's meta, so the command refuses before loading (and running) any plugin."""
+    for i, layer in enumerate(meta["layers"]):
+        if not isinstance(layer["activation"], str):
+            raise UsageError(f"cannot be exported: layer {i} uses the plugin activation "
+                             f"{layer['activation']['plugin']!r}, Python code that an ONNX graph cannot carry",
+                             source=source)
+
+
 def build(mf: ModelFile, opset: int = DEFAULT_OPSET):
     """The ONNX ModelProto of a loaded model file. UsageError for what ONNX cannot express."""
     onnx, helper, _ = _onnx()
     latest = onnx.defs.onnx_opset_version()
     if not DEFAULT_OPSET <= opset <= latest:
         raise UsageError(f"--opset: expected {DEFAULT_OPSET} to {latest} (this onnx package's newest), got {opset}")
-    for i, layer in enumerate(mf.meta["layers"]):
-        if not isinstance(layer["activation"], str):
-            raise UsageError(f"layer {i} uses the plugin activation {layer['activation']['plugin']!r}: it is Python "
-                             "code, which an ONNX graph cannot carry; only the built-in activations export",
-                             source=mf.path)
+    check_exportable(mf.meta, mf.path)
     model = mf.model
     g = _Graph(model.dtype)
     elem = helper.np_dtype_to_tensor_dtype(g.dtype)

@@ -118,30 +118,37 @@ class LocalPool:
                 pass
 
     def _start(self):
-        saved = {k: os.environ.get(k) for k in ONE_THREAD}
-        os.environ.update(ONE_THREAD)  # read by BLAS when the child loads NumPy
-        try:
-            parent, child = self.ctx.Pipe()
-            proc = self.ctx.Process(target=_worker, args=(child, self.shared if self.fork else None), daemon=True)
-            main = sys.modules["__main__"]
-            # spawn re-imports the parent's main module in the child (here the command line, Typer
-            # and Rich: ~0.3 s a worker); the worker needs only this module, so it is given none
-            sys.modules["__main__"] = types.ModuleType("__main__")
-            try:
-                proc.start()
-            finally:
-                sys.modules["__main__"] = main
-            if self.shared is not None and not self.fork:  # spawned in place of one that died
+        parent, child = self.ctx.Pipe()
+        if self.fork:  # inherits the shared part; sets its own BLAS to one thread
+            proc = self.ctx.Process(target=_worker, args=(child, self.shared), daemon=True)
+            proc.start()
+        else:
+            proc = self.ctx.Process(target=_worker, args=(child,), daemon=True)
+            self._spawn(proc)
+            if self.shared is not None:  # spawned in place of one that died
                 parent.send(self.shared)
+        child.close()
+        self.procs.append(proc)
+        return proc, parent
+
+    @staticmethod
+    def _spawn(proc) -> None:
+        """Start a fresh interpreter with BLAS on one thread (read when it loads NumPy), without
+        re-importing the parent's main module (the command line, Typer and Rich: ~0.3 s a worker),
+        which the worker does not need."""
+        saved = {k: os.environ.get(k) for k in ONE_THREAD}
+        main = sys.modules["__main__"]
+        os.environ.update(ONE_THREAD)
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            proc.start()
         finally:
+            sys.modules["__main__"] = main
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        child.close()
-        self.procs.append(proc)
-        return proc, parent
 
     def submit(self, task: Task) -> None:
         self.queue.append(task)

@@ -48,7 +48,7 @@ class RayBackend:
 
     def __init__(self, workers: int, shared: Shared, address: str | None = None):
         ray = self.ray = _import_ray()
-        self.started = False
+        self.size = workers  # how many runs tpe keeps in flight
         env = {"env_vars": dict(ONE_THREAD)}  # each task's BLAS on one thread, like a local worker
         if address:
             check_address(address)
@@ -60,7 +60,6 @@ class RayBackend:
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
             ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False,
                      logging_level="ERROR", _node_ip_address="127.0.0.1")
-            self.started = True
         self.remote = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
         self.shared_ref = ray.put(shared)
         self.futures: dict = {}

@@ -482,8 +482,6 @@ def run_sweep(config_path: Path, overrides: list[str], out: Path, workers: int, 
         if pool is not None:
             pool.close(kill=True)
         raise
-    if backend_name == "ray":
-        backend.size = workers
     try:
         total = p.trials * p.repeats
         if on_start:
