@@ -112,3 +112,24 @@ def test_rows_once_under_a_live_bar_on_a_terminal(tmp_path):
     rows = [line for line in plain.splitlines() if re.match(r"^ +(1|100|200|300) ", line)]
     assert [row.split()[0] for row in rows] == ["1", "100", "200", "300"]  # each row once, in order
     assert "trained 300 epochs" in plain
+
+
+def test_a_wheel_holds_every_package_of_the_source(tmp_path):
+    """`pip install .` (not editable) must install every subpackage: `nnctl.sweep` was once left
+    out by a package list that named only `nnctl`."""
+    import shutil
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    src = tmp_path / "src"
+    shutil.copytree(root / "nnctl", src / "nnctl", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "dist")], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("nnctl-*.whl")
+    packaged = {n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".py")}
+    source = {p.relative_to(src).as_posix() for p in (src / "nnctl").rglob("*.py")}
+    assert source - packaged == set()
+    assert {"nnctl/sweep/__init__.py", "nnctl/kernels.py"} <= packaged
