@@ -53,17 +53,21 @@ def timed(fn) -> float:
 
 # --- the peers ----------------------------------------------------------------------------------
 
-def nnctl_fit(X, y, hidden, act, out_act, loss, opt, batch, epochs, dtype, standardize=False):
-    """Seconds for nnctl's Trainer.fit (data preparation and initialisation excluded)."""
+def nnctl_trainer(X, y, hidden, act, out_act, loss, opt, batch, epochs, dtype, standardize=False, weight_decay=0.0):
+    """nnctl's Trainer for these data and this net, set up (data prepared, weights initialised)."""
     layers = [{"units": h, "activation": act} for h in hidden] + [{"units": 1 if loss == "bce" else 10,
                                                                    "activation": out_act}]
     cfg = validate({"data": {"source": "xor", "standardize": standardize},
                     "model": {"layers": layers, "init": "he" if act == "relu" else "xavier"},
                     "train": {"loss": loss, "optimizer": opt, "batch_size": batch, "epochs": epochs,
-                              "dtype": dtype, "log_every": 10**9}})
+                              "dtype": dtype, "log_every": 10**9, "weight_decay": weight_decay}})
     raw = RawData(X, [f"f{i}" for i in range(X.shape[1])], ["y"], y[:, None].astype(float))
-    trainer = setup(cfg, raw=raw)
-    return timed(trainer.fit)
+    return setup(cfg, raw=raw)
+
+
+def nnctl_fit(*args, **kw):
+    """Seconds for nnctl's Trainer.fit (data preparation and initialisation excluded)."""
+    return timed(nnctl_trainer(*args, **kw).fit)
 
 
 def sklearn_fit(X, y, hidden, act, batch, epochs, lr, momentum, dtype):
@@ -75,7 +79,19 @@ def sklearn_fit(X, y, hidden, act, batch, epochs, lr, momentum, dtype):
         return timed(lambda: clf.fit(X.astype(dtype), y))
 
 
-def torch_fit(X, y, hidden, act, loss, batch, epochs, lr, momentum, dtype):
+def torch_optimizer(model, opt: dict, weight_decay: float = 0.0):
+    """torch.optim's counterpart of an nnctl optimizer section, with its defaults; weight decay on
+    the weights only (nnctl leaves biases undecayed), through two parameter groups."""
+    weights = [p for p in model.parameters() if p.ndim == 2]
+    biases = [p for p in model.parameters() if p.ndim == 1]
+    groups = [{"params": weights, "weight_decay": weight_decay}, {"params": biases, "weight_decay": 0.0}]
+    kw = {k: v for k, v in opt.items() if k != "name"}
+    if "betas" in kw:
+        kw["betas"] = tuple(kw["betas"])
+    return {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop}[opt["name"]](groups, **kw)
+
+
+def torch_fit(X, y, hidden, act, loss, batch, epochs, lr, momentum, dtype, opt=None, weight_decay=0.0):
     tdt = {"float32": torch.float32, "float64": torch.float64}[dtype]
     Xt = torch.tensor(X, dtype=tdt)
     layers, fan_in = [], X.shape[1]
@@ -89,7 +105,7 @@ def torch_fit(X, y, hidden, act, loss, batch, epochs, lr, momentum, dtype):
         layers.append(torch.nn.Linear(fan_in, 10))
         yt, lossf = torch.tensor(y, dtype=torch.long), torch.nn.CrossEntropyLoss()
     model = torch.nn.Sequential(*layers).to(tdt)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    opt = torch_optimizer(model, opt or {"name": "sgd", "lr": lr, "momentum": momentum}, weight_decay)
     n = len(X)
 
     def run():

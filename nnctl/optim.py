@@ -28,6 +28,8 @@ class Optimizer:
         self.param = param
         self.dtype = param.dtype
         self.t = 0  # steps taken
+        self.kernel = None  # a compiled one-pass step (`kernels`), once `accelerate` gave one
+        self.decay = np.zeros(0, param.dtype)  # weight decay's mask, when the step adds its term
         self.lr = lr
 
     @property
@@ -41,6 +43,25 @@ class Optimizer:
 
     def _k(self, value: float) -> np.ndarray:
         return np.array(value, dtype=self.dtype)
+
+    def _s(self, value: float):
+        """`value` as a scalar of the parameters' dtype (what a compiled step takes)."""
+        return self.dtype.type(value)
+
+    kernel_name: str | None = None  # which of `kernels`' steps this optimizer's is
+
+    def accelerate(self, fns: dict, decay: np.ndarray | None = None) -> bool:
+        """Run each step as the compiled one-pass loop `fns[kernel_name]` (see `kernels`), which
+        gives the NumPy step's results to the bit. With `decay` (weight decay's mask, λ on the
+        weights' slots), the step also adds the decay term g + W·mask to the gradient it is
+        given, in the same pass: the caller then leaves it out. Returns whether it took effect."""
+        name = self.kernel_name
+        if name is None or fns is None:
+            return False
+        self.kernel = fns[name]
+        if decay is not None:
+            self.decay = decay
+        return True
 
     def state(self) -> dict[str, np.ndarray | int]:
         """Everything a resumed run needs to continue exactly."""
@@ -70,6 +91,7 @@ class SGD(Optimizer):
         self.velocity = np.zeros_like(param)
         self.tmp = np.empty_like(param) if nesterov else None
         self.takes_scaled_gradient = not momentum
+        self.kernel_name = "sgd_nesterov" if nesterov else "sgd_momentum" if momentum else "sgd_plain"
 
     def step_scaled(self, lr_g):
         self.t += 1
@@ -81,6 +103,9 @@ class SGD(Optimizer):
 
     def step(self, g):
         self.t += 1
+        if self.kernel is not None:
+            self.kernel(self.param, g, self.velocity, self.decay, self._s(self.lr), self._s(self.momentum))
+            return
         p, lr = self.param, self._lr_arr
         if not self.momentum:
             np.multiply(g, lr, g)
@@ -104,6 +129,7 @@ class RMSprop(Optimizer):
     """s ← α·s + (1−α)·g²; W ← W − lr·g / (√s + eps)."""
 
     state_names = ("square_avg",)
+    kernel_name = "rmsprop"
 
     def __init__(self, param, lr: float, alpha: float = 0.99, eps: float = 1e-8):
         super().__init__(param, lr)
@@ -114,6 +140,10 @@ class RMSprop(Optimizer):
 
     def step(self, g):
         self.t += 1
+        if self.kernel is not None:
+            self.kernel(self.param, g, self.square_avg, self.decay, self._s(self.lr), self._s(self.alpha),
+                        self._s(1 - self.alpha), self._s(self.eps))
+            return
         p, s, tmp = self.param, self.square_avg, self.tmp
         np.multiply(s, self._alpha, s)
         np.multiply(g, g, tmp)
@@ -131,6 +161,7 @@ class Adam(Optimizer):
     W ← W − (lr / (1−β1^t)) · m / (√v / √(1−β2^t) + eps)."""
 
     state_names = ("exp_avg", "exp_avg_sq")
+    kernel_name = "adam"
 
     def __init__(self, param, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8):
         super().__init__(param, lr)
@@ -144,8 +175,14 @@ class Adam(Optimizer):
 
     def step(self, g):
         self.t += 1
-        step_size = self._k(self.lr / (1 - self.beta1 ** self.t))
-        bc2_sqrt = self._k(math.sqrt(1 - self.beta2 ** self.t))
+        step_size = self.lr / (1 - self.beta1 ** self.t)
+        bc2_sqrt = math.sqrt(1 - self.beta2 ** self.t)
+        if self.kernel is not None:
+            s = self._s
+            self.kernel(self.param, g, self.exp_avg, self.exp_avg_sq, self.decay, s(1 - self.beta1), s(self.beta2),
+                        s(1 - self.beta2), s(self.eps), s(step_size), s(bc2_sqrt))
+            return
+        step_size, bc2_sqrt = self._k(step_size), self._k(bc2_sqrt)
         p, m, v, tmp = self.param, self.exp_avg, self.exp_avg_sq, self.tmp
         np.subtract(g, m, tmp)  # torch's exp_avg.lerp_(grad, 1 − β1)
         np.multiply(tmp, self._1mb1, tmp)

@@ -18,6 +18,7 @@ from types import MappingProxyType
 import numpy as np
 
 from . import data as datamod
+from . import kernels
 from . import metrics as metricsmod
 from .activations import ACTIVATIONS, Activation
 from .config import Config
@@ -300,14 +301,33 @@ class Trainer:
         # On a large net the step itself can then apply that update (Workspace.fuse_update).
         # (Diagnostics read the raw gradient of each epoch's last step: neither folding nor fusing.)
         self.folds_lr = self.optimizer.takes_scaled_gradient and not tc.weight_decay and not tc.diagnostics
+        self.step_engine = "numpy"  # what applies the update: NumPy calls, BLAS (fused) or numba
         if self.folds_lr and self.ws.fuse_update():
-            self.update = self.optimizer.step_applied
+            self.update, self.step_engine = self.optimizer.step_applied, "gemm"
         else:
             self.update = self.optimizer.step_scaled if self.folds_lr else self.optimizer.step
+            if not self.folds_lr and self._accelerate(tc, n):
+                self.step_engine = "numba"
         if self.shuffled:  # gathered batches land in reused buffers, not fresh arrays
             Y = prepared.split.Y_train
             self.xbuf = np.empty((self.batch, X.shape[1]), X.dtype)
             self.ybuf = np.empty((self.batch, Y.shape[1]), Y.dtype)
+
+    def _accelerate(self, tc, n: int) -> bool:
+        """Have the optimizer step in one compiled pass (`kernels`) where the run is long enough to
+        win back loading them and numba is installed; the results are the same bits either way.
+        Weight decay's term moves into that pass too (not with diagnostics, which read the
+        gradient with the term before the step)."""
+        name = self.optimizer.kernel_name
+        if name is None or not kernels.worth_it(name, self.model.flat.size, tc.epochs * -(-n // self.batch)):
+            return False
+        fns = kernels.kernels(self.model.dtype)
+        decay = None if self.diagnostics else self.ws.decay
+        if fns is None or not self.optimizer.accelerate(fns, decay):
+            return False
+        if decay is not None:
+            self.ws.decay = None  # the optimizer's pass adds it now
+        return True
 
     def is_logged(self, epoch: int) -> bool:
         """A row of the loss table: every log_every epochs, and the first and the last."""
