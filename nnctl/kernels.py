@@ -46,80 +46,48 @@ MIN_PARAMS = 16384  # never on smaller nets, whose steps cost little either way
 # The steps, as plain Python functions that numba compiles on first use (see `_compiled`).
 
 def sgd_momentum(p, g, v, d, lr, mu):
-    n = p.shape[0]
-    if d.shape[0]:
-        for i in range(n):
-            gi = g[i] + p[i] * d[i]
-            vi = v[i] * mu + gi
-            v[i] = vi
-            p[i] = p[i] - vi * lr
-    else:
-        for i in range(n):
-            vi = v[i] * mu + g[i]
-            v[i] = vi
-            p[i] = p[i] - vi * lr
+    decay = d.shape[0] != 0  # the same in every iteration: LLVM compiles the loop once for each case
+    for i in range(p.shape[0]):
+        gi = g[i] + p[i] * d[i] if decay else g[i]
+        vi = v[i] * mu + gi
+        v[i] = vi
+        p[i] = p[i] - vi * lr
 
 
 def sgd_nesterov(p, g, v, d, lr, mu):
-    n = p.shape[0]
-    if d.shape[0]:
-        for i in range(n):
-            gi = g[i] + p[i] * d[i]
-            vi = v[i] * mu + gi
-            v[i] = vi
-            p[i] = p[i] - (vi * mu + gi) * lr
-    else:
-        for i in range(n):
-            gi = g[i]
-            vi = v[i] * mu + gi
-            v[i] = vi
-            p[i] = p[i] - (vi * mu + gi) * lr
+    decay = d.shape[0] != 0
+    for i in range(p.shape[0]):
+        gi = g[i] + p[i] * d[i] if decay else g[i]
+        vi = v[i] * mu + gi
+        v[i] = vi
+        p[i] = p[i] - (vi * mu + gi) * lr
 
 
 def sgd_plain(p, g, v, d, lr, mu):
-    n = p.shape[0]
-    if d.shape[0]:
-        for i in range(n):
-            p[i] = p[i] - (g[i] + p[i] * d[i]) * lr
-    else:
-        for i in range(n):
-            p[i] = p[i] - g[i] * lr
+    decay = d.shape[0] != 0
+    for i in range(p.shape[0]):
+        gi = g[i] + p[i] * d[i] if decay else g[i]
+        p[i] = p[i] - gi * lr
 
 
 def rmsprop(p, g, s, d, lr, alpha, one_minus_alpha, eps):
-    n = p.shape[0]
-    if d.shape[0]:
-        for i in range(n):
-            gi = g[i] + p[i] * d[i]
-            si = s[i] * alpha + (gi * gi) * one_minus_alpha
-            s[i] = si
-            p[i] = p[i] - (gi * lr) / (math.sqrt(si) + eps)
-    else:
-        for i in range(n):
-            gi = g[i]
-            si = s[i] * alpha + (gi * gi) * one_minus_alpha
-            s[i] = si
-            p[i] = p[i] - (gi * lr) / (math.sqrt(si) + eps)
+    decay = d.shape[0] != 0
+    for i in range(p.shape[0]):
+        gi = g[i] + p[i] * d[i] if decay else g[i]
+        si = s[i] * alpha + (gi * gi) * one_minus_alpha
+        s[i] = si
+        p[i] = p[i] - (gi * lr) / (math.sqrt(si) + eps)
 
 
 def adam(p, g, m, v, d, one_minus_b1, b2, one_minus_b2, eps, step_size, bc2_sqrt):
-    n = p.shape[0]
-    if d.shape[0]:
-        for i in range(n):
-            gi = g[i] + p[i] * d[i]
-            mi = m[i] + (gi - m[i]) * one_minus_b1
-            vi = v[i] * b2 + (gi * gi) * one_minus_b2
-            m[i] = mi
-            v[i] = vi
-            p[i] = p[i] - (mi * step_size) / (math.sqrt(vi) / bc2_sqrt + eps)
-    else:
-        for i in range(n):
-            gi = g[i]
-            mi = m[i] + (gi - m[i]) * one_minus_b1
-            vi = v[i] * b2 + (gi * gi) * one_minus_b2
-            m[i] = mi
-            v[i] = vi
-            p[i] = p[i] - (mi * step_size) / (math.sqrt(vi) / bc2_sqrt + eps)
+    decay = d.shape[0] != 0
+    for i in range(p.shape[0]):
+        gi = g[i] + p[i] * d[i] if decay else g[i]
+        mi = m[i] + (gi - m[i]) * one_minus_b1
+        vi = v[i] * b2 + (gi * gi) * one_minus_b2
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] - (mi * step_size) / (math.sqrt(vi) / bc2_sqrt + eps)
 
 
 NAMES = ("sgd_momentum", "sgd_nesterov", "sgd_plain", "rmsprop", "adam")

@@ -182,8 +182,11 @@ class Adam(Optimizer):
             self.kernel(self.param, g, self.exp_avg, self.exp_avg_sq, self.decay, s(1 - self.beta1), s(self.beta2),
                         s(1 - self.beta2), s(self.eps), s(step_size), s(bc2_sqrt))
             return
-        step_size, bc2_sqrt = self._k(step_size), self._k(bc2_sqrt)
-        p, m, v, tmp = self.param, self.exp_avg, self.exp_avg_sq, self.tmp
+        self.numpy_step(self.param, g, self.exp_avg, self.exp_avg_sq, self.tmp, self._k(step_size), self._k(bc2_sqrt))
+
+    def numpy_step(self, p, g, m, v, tmp, step_size, bc2_sqrt) -> None:
+        """The step in NumPy calls on these arrays: the optimizer's own, or views of them (as
+        benchmarks/optim_step.py runs it on blocks and halves)."""
         np.subtract(g, m, tmp)  # torch's exp_avg.lerp_(grad, 1 − β1)
         np.multiply(tmp, self._1mb1, tmp)
         np.add(m, tmp, m)
