@@ -176,7 +176,7 @@ def train(
                 "model": out_path, "epochs": trainer.epoch, "loss": last.loss, "metrics": dict(last.metrics),
                 "val_loss": last.val_loss, "val_metrics": last.val_metrics, "seconds": result.seconds,
                 "seed": cfg.seed, "parameters": trainer.model.n_parameters,
-                "stopped_epoch": stopped, "best_epoch": best,
+                "stopped_epoch": stopped, "best_epoch": best, "update": trainer.step_engine,
             })
         else:
             if stopped:

@@ -6,6 +6,8 @@ those)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -18,6 +20,8 @@ from nnctl.config import load_config
 from nnctl.errors import UsageError
 from nnctl.optim import SGD, Adam, RMSprop
 from nnctl.train import setup
+
+from .conftest import CONFIGS, ROOT
 
 OPTIMIZERS = [
     (SGD, {"lr": 0.1}),
@@ -149,9 +153,16 @@ def test_auto_picks_the_engine_by_the_run_and_plain_sgd_keeps_its_fused_update(w
     assert setup(_config(write, "{name: sgd, lr: 0.1}", units=200, epochs=400000)).step_engine == "gemm"
 
 
-def test_a_bad_accel_setting_is_one_line_exit_2(nnctl, monkeypatch, tmp_path):
-    from tests.conftest import CONFIGS
+def test_train_json_says_what_applied_the_update(nnctl, monkeypatch, tmp_path):
+    for accel, want in (("numpy", "numpy"), ("numba", "numba")):
+        monkeypatch.setenv("NNCTL_ACCEL", accel)
+        r = nnctl("train", CONFIGS / "iris.yaml", "--epochs", 2, "--json", "--out", tmp_path / "m.npz")
+        assert r.code == 0 and r.json()["update"] == want, r
+    r = nnctl("train", CONFIGS / "xor.yaml", "--epochs", 2, "--json", "--out", tmp_path / "x.npz")
+    assert r.json()["update"] == "numba"  # NNCTL_ACCEL=numba: on any net (XOR 2-4-1 with momentum here)
 
+
+def test_a_bad_accel_setting_is_one_line_exit_2(nnctl, monkeypatch, tmp_path):
     monkeypatch.setenv("NNCTL_ACCEL", "gpu")
     r = nnctl("train", CONFIGS / "xor_relu_adam.yaml", "--epochs", 2, "-q", "--out", tmp_path / "m.npz")
     assert r.code == 2 and not (tmp_path / "m.npz").exists()
@@ -171,3 +182,46 @@ def test_without_numba_auto_steps_in_numpy_and_numba_mode_names_the_extra(write,
             setup(_config(write, "adam"))
     finally:
         kernels._compiled.cache_clear()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_non_finite_gradients_go_the_same_way(dtype):
+    """inf and NaN in a gradient (what a diverging run feeds the step) land in the same slots as
+    non-finite values of the same kind under both engines."""
+    g = np.array([1.0, np.inf, -np.inf, np.nan, 0.0, 1e30, -1e-30], dtype)
+    for cls, kw in OPTIMIZERS:
+        ref_p, fast_p = np.ones_like(g), np.ones_like(g)
+        ref, fast = cls(ref_p, **kw), cls(fast_p, **kw)
+        fast.accelerate(kernels.kernels(dtype))
+        for _ in range(2):
+            with np.errstate(invalid="ignore", over="ignore"):
+                ref.step(g.copy())
+            fast.step(g.copy())
+        np.testing.assert_array_equal(ref_p, fast_p)  # NaN where NaN, ±inf where ±inf
+
+
+@pytest.mark.parametrize("accel", ["numpy", "numba"])
+def test_a_diverging_run_stops_at_the_same_epoch_with_either_engine(nnctl, write, monkeypatch, tmp_path, accel):
+    monkeypatch.setenv("NNCTL_ACCEL", accel)
+    cfg = write("d.yaml", """
+        data: {source: line, n: 64}
+        model: {layers: [{units: 32, activation: identity}, {units: 1, activation: identity}]}
+        train: {loss: mse, optimizer: {name: sgd, lr: 0.15, momentum: 0.9}, batch_size: 8, epochs: 50}
+        """)
+    r = nnctl("train", cfg, "--out", tmp_path / "m.npz", "-q")
+    assert r.code == 1 and not (tmp_path / "m.npz").exists()
+    assert "training diverged at epoch 3: the loss is not finite" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "configs/iris.yaml", "-q", "--out", "{tmp}/m.npz"]])
+def test_help_and_small_runs_never_import_numba(args, tmp_path):
+    """`nnctl --help`'s start-up stays as it was, and a small Adam run does not pay for numba."""
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    code = ("import sys\nfrom nnctl.cli import main\nsys.argv = ['nnctl'] + " + repr(argv) + "\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('numba' in sys.modules, 'nnctl.kernels' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != "NNCTL_ACCEL"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    numba_loaded, kernels_loaded = out.stdout.split()[-2:]
+    assert numba_loaded == "False"
+    assert kernels_loaded == ("False" if args == ["--help"] else "True")
