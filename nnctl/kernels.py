@@ -35,10 +35,11 @@ import numpy as np
 
 from .errors import UsageError
 
-# What a compiled step saves over the NumPy one, in ns per parameter and step, measured in the
-# training loop of benchmarks/optim.py on its 2-core machine (float32; float64 saves about twice
-# as much, weight decay's term ~0.5 ns more), and what loading the kernels costs a process once:
-# importing numba (which imports SciPy's linear algebra when SciPy is installed) and its cache.
+# What a compiled step saves over the NumPy one, in ns per parameter and step: about the least
+# that benchmarks/optim.py measured on its 2-core machine (the medium net in float32; the large
+# net and float64 save 2-3x more), so that the choice errs towards NumPy. And what loading the
+# kernels costs a process once: importing numba (which imports SciPy's linear algebra when SciPy
+# is installed) and reading its cache, measured 0.5-1 s.
 SAVES_NS = {"adam": 2.0, "rmsprop": 1.5, "sgd_nesterov": 0.8, "sgd_momentum": 0.4, "sgd_plain": 0.3}
 LOAD_S = 0.7
 MIN_PARAMS = 16384  # never on smaller nets, whose steps cost little either way
