@@ -20,19 +20,7 @@ def csv_delimiter(mf: ModelFile) -> str:
 
 def feature_matrix(mf: ModelFile, table: csvio.Table, header: bool = True) -> np.ndarray:
     """The model's features from the table: matched by name, or the first columns without a header."""
-    n = len(mf.features)
-    if header:
-        missing = [f for f in mf.features if f not in table.header]
-        if missing:
-            raise DataError(f"missing feature column(s) {', '.join(map(repr, missing))}; the model "
-                            f"needs {', '.join(mf.features)} and the header has "
-                            f"{', '.join(table.header)}", source=table.source)
-        cols = [table.column_index(f, "feature") for f in mf.features]
-    else:
-        if len(table.header) < n:
-            raise DataError(f"rows have {len(table.header)} columns; the model needs {n} "
-                            f"({', '.join(mf.features)})", source=table.source)
-        cols = list(range(n))
+    cols = _feature_columns(mf, table.header, header, table.source)
     return csvio.numeric_columns(table, cols, csv_delimiter(mf))
 
 
@@ -216,6 +204,8 @@ def stream_predict(mf: ModelFile, fh, write, source: str, header: bool = True, p
 
 
 def _feature_columns(mf: ModelFile, names: list[str], header: bool, source: str) -> list[int]:
+    """Where the model's features are among the columns `names`: by name, or the first columns
+    without a header (evaluate's table and predict's stream alike)."""
     n = len(mf.features)
     if not header:
         if len(names) < n:
