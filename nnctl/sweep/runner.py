@@ -6,7 +6,6 @@ Pure: nothing is printed or written; every failure becomes the row's status and 
 
 from __future__ import annotations
 
-import copy
 import os
 import tempfile
 import time
@@ -46,16 +45,14 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
     """Train one (point, seed); the row: trial, repeat, seed, status (ok, error, diverged), params,
     metrics, epochs, seconds, message; with keep_model, also `arrays` of its model file."""
     from .. import train as trainmod
-    from ..config import set_path, validate
+    from ..config import validate
+    from .space import point_raw
 
     row = {"trial": task.trial, "repeat": task.repeat, "seed": task.seed, "status": "ok",
            "params": dict(task.params), "metrics": {}, "epochs": None, "seconds": None, "message": ""}
     t0 = time.perf_counter()
     try:
-        raw = copy.deepcopy(shared.base)
-        raw.pop("sweep", None)
-        for key, value in task.params.items():
-            set_path(raw, key, value, f"sweep parameter {key}")
+        raw = point_raw(shared.base, task.params)
         raw["seed"] = task.seed
         cfg = validate(raw, "the point's config")
         files = _plugin_files(shared.plugins, plugin_dir)

@@ -141,15 +141,12 @@ def _plugin_sources(cfg, base_dir: Path) -> dict[str, str]:
 
 def _check_keys(raw: dict, sw, source: str) -> None:
     """A parameter key that names no config key is a typo, not a point's error: exit 2 now."""
-    from ..config import set_path, validate
+    from ..config import validate
 
     for key, spec in sw.parameters.items():
-        probe = copy.deepcopy(raw)
-        probe.pop("sweep", None)
         value = spec.values[0] if spec.values is not None else getattr(spec, spec.kind)[0]
         try:
-            set_path(probe, key, value, f"sweep.parameters.{key}")
-            validate(probe, source)
+            validate(space.point_raw(raw, {key: value}, "sweep.parameters.{key}"), source)
         except ConfigError as exc:
             if "unknown key" in str(exc) or "list index" in str(exc) or "not a mapping" in str(exc):
                 raise ConfigError(f"sweep.parameters.{key}: not a key of this config: "
@@ -344,14 +341,10 @@ def execute(plan: Plan, backend, results: Results, on_row=None) -> Keeper:
 
 def estimated_work(plan: Plan, point: dict) -> float:
     """Multiply-adds of a run, roughly: parameters × rows × epochs (0 for a point that is invalid)."""
-    from ..config import set_path, validate
+    from ..config import validate
 
-    raw = copy.deepcopy(plan.raw)
-    raw.pop("sweep", None)
     try:
-        for key, value in point.items():
-            set_path(raw, key, value, key)
-        cfg = validate(raw)
+        cfg = validate(space.point_raw(plan.raw, point, "{key}"))
     except Exception:  # noqa: BLE001 - the run itself will say what is wrong
         return 0.0
     sizes = [plan.n_features] + [plan.n_outputs if layer.units == "auto" else layer.units for layer in cfg.model.layers]

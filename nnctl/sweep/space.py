@@ -8,6 +8,7 @@ more trials extends the points of one with fewer.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 
@@ -59,3 +60,15 @@ def optuna_distributions(sweep: SweepConfig) -> dict:
             low, high = getattr(spec, kind)
             out[key] = optuna.distributions.FloatDistribution(low, high, log=kind == "log_uniform")
     return out
+
+
+def point_raw(base: dict, point: dict, source: str = "sweep parameter {key}") -> dict:
+    """The raw config of one point: the base config without its sweep section, each of the
+    point's dotted keys set as --set sets it (`source`, with {key}, names the key in errors)."""
+    from ..config import set_path
+
+    raw = copy.deepcopy(base)
+    raw.pop("sweep", None)
+    for key, value in point.items():
+        set_path(raw, key, value, source.format(key=key))
+    return raw
