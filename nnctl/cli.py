@@ -279,7 +279,9 @@ def _float64_trainer(config: Path, overrides: list[str], model: Path | None):
 
 
 def _config_plugins(cfg) -> list[Path]:
-    return [cfg.base_dir / layer.activation["plugin"].rpartition(":")[0]
+    from .plugins import plugin_file
+
+    return [plugin_file(layer.activation["plugin"], cfg.base_dir)[0]
             for layer in cfg.model.layers if isinstance(layer.activation, dict)]
 
 

@@ -22,6 +22,13 @@ def split_spec(spec: str) -> tuple[str, str]:
     return file, cls
 
 
+def plugin_file(spec: str, base_dir: Path) -> tuple[Path, str]:
+    """The file a config's `plugin: file.py:ClassName` names, relative to the config's folder
+    (an absolute path stays as it is), and the class name."""
+    file, _, cls = spec.rpartition(":")
+    return base_dir / file, cls
+
+
 def load_plugin(spec: str, base_dir: Path, file_override: Path | None = None) -> PluginActivation:
     """Import the file (relative to base_dir) and instantiate the class with no arguments."""
     file, cls_name = split_spec(spec)

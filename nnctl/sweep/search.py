@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, UsageError
+from ..plugins import plugin_file
 from . import space
 from .runner import Shared, Task
 
@@ -121,8 +122,8 @@ def _absolute_paths(raw: dict, cfg, base_dir: Path) -> dict:
     for layer in raw.get("model", {}).get("layers", []):
         act = layer.get("activation") if isinstance(layer, dict) else None
         if isinstance(act, dict) and isinstance(act.get("plugin"), str):
-            file, _, cls = act["plugin"].rpartition(":")
-            act["plugin"] = f"{(base_dir / file).resolve()}:{cls}"
+            path, cls = plugin_file(act["plugin"], base_dir)
+            act["plugin"] = f"{path.resolve()}:{cls}"
     return raw
 
 
@@ -130,8 +131,8 @@ def _plugin_sources(cfg, base_dir: Path) -> dict[str, str]:
     out = {}
     for layer in cfg.model.layers:
         if isinstance(layer.activation, dict):
-            file, _, cls = layer.activation["plugin"].rpartition(":")
-            path = (base_dir / file).resolve()
+            path, cls = plugin_file(layer.activation["plugin"], base_dir)
+            path = path.resolve()
             try:
                 out[f"{path}:{cls}"] = path.read_text(encoding="utf-8")
             except OSError as exc:
