@@ -500,7 +500,6 @@ def gradcheck(
     Example: nnctl gradcheck configs/xor.yaml --samples 4 --elements 5
     """
     with _guard(debug):
-
         from . import report
         from .gradcheck import check_gradients
 
@@ -748,7 +747,6 @@ def explain(
     Example: nnctl explain configs/xor_tutorial_mse.yaml --format markdown > step.md
     """
     with _guard(debug):
-
         from . import explain as ex
         from . import report
 

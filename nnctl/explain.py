@@ -50,10 +50,12 @@ def explain(trainer: trainmod.Trainer, rows: int, eps: float = 1e-6) -> dict:
     grads = model.backward(cache, Y, loss, wd, trace)
     kinks = [tuple(getattr(a, "kinks", ())) for a in model.activations]
     numeric = []
+
+    def objective():
+        v, c = model.objective_and_cache(X, Y, loss, wd)
+        return v, c.Z
+
     for i, (W, b) in enumerate(zip(model.W, model.b, strict=True)):
-        def objective():
-            v, c = model.objective_and_cache(X, Y, loss, wd)
-            return v, c.Z
         dW, _ = numeric_gradient(objective, W, eps, kinks)
         db, _ = numeric_gradient(objective, b, eps, kinks)
         numeric.append({"layer": i, "dW": dW, "db": db, "rel_error_dW": relative_error(grads[2 * i], dW),
