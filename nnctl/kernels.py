@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 import warnings
 from functools import cache
 
@@ -130,7 +129,6 @@ def _compiled() -> dict | None:
     return out
 
 
-_lock = threading.Lock()
 _loaded: dict[np.dtype, dict | Exception | None] = {}  # per dtype: the kernels, or why not
 
 
@@ -154,13 +152,12 @@ def kernels(dtype) -> dict | None:
     so that the first training step does not pay for it), or None where numba is not installed
     or fails to compile them; with NNCTL_ACCEL=numba either of those is a UsageError."""
     dtype = np.dtype(dtype)
-    with _lock:
-        if dtype not in _loaded:
-            try:
-                _loaded[dtype] = _prepare(dtype)
-            except Exception as e:  # noqa: BLE001 - a broken numba or LLVM leaves the NumPy steps in charge
-                _loaded[dtype] = e
-        fns = _loaded[dtype]
+    if dtype not in _loaded:
+        try:
+            _loaded[dtype] = _prepare(dtype)
+        except Exception as e:  # noqa: BLE001 - a broken numba or LLVM leaves the NumPy steps in charge
+            _loaded[dtype] = e
+    fns = _loaded[dtype]
     if isinstance(fns, dict):
         return fns
     if mode() == "numba":

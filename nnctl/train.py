@@ -321,9 +321,8 @@ class Trainer:
         name = self.optimizer.kernel_name
         if name is None or not kernels.worth_it(name, self.model.flat.size, tc.epochs * -(-n // self.batch)):
             return False
-        fns = kernels.kernels(self.model.dtype)
         decay = None if self.diagnostics else self.ws.decay
-        if fns is None or not self.optimizer.accelerate(fns, decay):
+        if not self.optimizer.accelerate(kernels.kernels(self.model.dtype), decay):  # False without numba
             return False
         if decay is not None:
             self.ws.decay = None  # the optimizer's pass adds it now
