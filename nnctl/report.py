@@ -215,13 +215,12 @@ class SweepProgress:
         self.done += 1
         if self.quiet:
             return
-        metrics = ", ".join(f"{k} {fmt(v, 4)}" for k, v in row["metrics"].items() if v is not None)
-        text = (f"run {self.done}/{self.total}: trial {row['trial']} repeat {row['repeat']} {row['status']}"
-                + (f" ({metrics})" if row["status"] == "ok" else f": {row['message']}"))
         if self._progress is not None:
             self._progress.update(self._task, completed=self.done, last=f"trial {row['trial']} {row['status']}")
-        else:
-            print(text, file=sys.stderr, flush=True)
+            return
+        metrics = ", ".join(f"{k} {fmt(v, 4)}" for k, v in row["metrics"].items() if v is not None)
+        print(f"run {self.done}/{self.total}: trial {row['trial']} repeat {row['repeat']} {row['status']}"
+              + (f" ({metrics})" if row["status"] == "ok" else f": {row['message']}"), file=sys.stderr, flush=True)
 
     def stop(self) -> None:
         if self._progress is not None:
