@@ -192,9 +192,7 @@ class LocalPool:
                 proc.join(timeout=5)
                 del self.busy[proc]
                 conn.close()
-                self.done.append({"trial": task.trial, "repeat": task.repeat, "seed": task.seed, "status": "error",
-                                  "params": dict(task.params), "metrics": {}, "epochs": None, "seconds": None,
-                                  "message": death(proc.exitcode)})
+                self.done.append(task.row("error", death(proc.exitcode)))
         return self.done.popleft()
 
     def pending(self) -> int:

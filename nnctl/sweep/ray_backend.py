@@ -74,9 +74,7 @@ class RayBackend:
         try:
             return self.ray.get(ref)
         except Exception as exc:  # a worker that died, or a task Ray could not run
-            return {"trial": task.trial, "repeat": task.repeat, "seed": task.seed, "status": "error",
-                    "params": dict(task.params), "metrics": {}, "epochs": None, "seconds": None,
-                    "message": f"the Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"}
+            return task.row("error", f"the Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
 
     def pending(self) -> int:
         return len(self.futures)

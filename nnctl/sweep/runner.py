@@ -25,6 +25,11 @@ class Task:
     params: dict
     keep_model: bool = False  # return the model file's arrays (the best run, trained again at the end)
 
+    def row(self, status: str = "ok", message: str = "") -> dict:
+        """This run's row of trials.csv, before its results are filled in (an error row as it is)."""
+        return {"trial": self.trial, "repeat": self.repeat, "seed": self.seed, "status": status,
+                "params": dict(self.params), "metrics": {}, "epochs": None, "seconds": None, "message": message}
+
 
 @dataclass
 class Shared:
@@ -48,8 +53,7 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
     from ..config import validate
     from .space import point_raw
 
-    row = {"trial": task.trial, "repeat": task.repeat, "seed": task.seed, "status": "ok",
-           "params": dict(task.params), "metrics": {}, "epochs": None, "seconds": None, "message": ""}
+    row = task.row()
     t0 = time.perf_counter()
     try:
         raw = point_raw(shared.base, task.params)
