@@ -24,10 +24,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nnctl import model as modelmod  # noqa: E402
-from nnctl.config import validate  # noqa: E402
-from nnctl.data import RawData  # noqa: E402
-from nnctl.train import setup  # noqa: E402
+from nnctl.config.loader import validate  # noqa: E402
+from nnctl.core import model as modelmod  # noqa: E402
+from nnctl.data.datasets import RawData  # noqa: E402
+from nnctl.training.trainer import setup  # noqa: E402
 
 SIZES = [784, 512, 512, 10]
 ROWS, BATCH = 30000, 256

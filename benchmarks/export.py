@@ -24,11 +24,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nnctl.config import validate  # noqa: E402
-from nnctl.data import RawData  # noqa: E402
-from nnctl.export import export  # noqa: E402
-from nnctl.modelfile import load  # noqa: E402
-from nnctl.train import TrainResult, save_result, setup  # noqa: E402
+from nnctl.config.loader import validate  # noqa: E402
+from nnctl.data.datasets import RawData  # noqa: E402
+from nnctl.io.modelfile import load  # noqa: E402
+from nnctl.tools.export import export  # noqa: E402
+from nnctl.training.trainer import TrainResult, save_result, setup  # noqa: E402
 
 
 def _model(tmp: Path, dtype: str) -> Path:

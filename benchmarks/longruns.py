@@ -31,8 +31,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nnctl.config import load_config  # noqa: E402
-from nnctl.train import setup  # noqa: E402
+from nnctl.config.loader import load_config  # noqa: E402
+from nnctl.training.trainer import setup  # noqa: E402
 
 NNCTL = [sys.executable, "-m", "nnctl"]
 EPOCHS = 200_000
@@ -73,7 +73,7 @@ def _csv(path: Path, rows: int) -> None:
 BASELINE = """
 import sys
 import numpy as np
-from nnctl.modelfile import load
+from nnctl.io.modelfile import load
 mf = load(sys.argv[1])
 X = np.loadtxt(sys.argv[2], delimiter=",", skiprows=1)
 P = mf.model.predict(mf.transform(X)).astype(np.float64)

@@ -53,7 +53,7 @@ ENGINES = {"nnctl": "numba", "nnctl-numpy": "numpy"}  # NNCTL_ACCEL for each of 
 
 def measure(net: str, dtype: str, opt_key: str, peer: str) -> dict:
     if peer == "load":  # a fresh process's one-time cost: importing numba and loading its cached kernels
-        from nnctl import kernels
+        from nnctl.engine import kernels
 
         t0 = time.perf_counter()
         assert kernels.kernels(dtype) is not None, "numba is not installed: pip install -e '.[fast]'"

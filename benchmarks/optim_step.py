@@ -32,8 +32,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nnctl import kernels  # noqa: E402
-from nnctl.optim import Adam  # noqa: E402
+from nnctl.core.optim import Adam  # noqa: E402
+from nnctl.engine import kernels  # noqa: E402
 
 N = 669_706
 FLUSH = np.ones(8_000_000)

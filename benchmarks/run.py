@@ -27,9 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nnctl.config import validate  # noqa: E402
-from nnctl.data import RawData  # noqa: E402
-from nnctl.train import setup  # noqa: E402
+from nnctl.config.loader import validate  # noqa: E402
+from nnctl.data.datasets import RawData  # noqa: E402
+from nnctl.training.trainer import setup  # noqa: E402
 
 try:
     import torch
@@ -240,7 +240,7 @@ def _big_csv(path: Path, rows=30000, cols=785):
 
 def case_csv(repeats, path: Path):
     """Loading a 30000×785 numeric CSV: nnctl's loader against numpy.loadtxt."""
-    from nnctl import csvio
+    from nnctl.data import csvtable as csvio
 
     def ours():
         table = csvio.read_table(path)

@@ -8,7 +8,9 @@ The library works without the command line::
     save_result("xor.npz", cfg, result)
     model_file = load_model("xor.npz")
 
-Names are imported on first use, so `nnctl --help` does not pay for NumPy.
+Names are imported on first use, so `nnctl --help` does not pay for NumPy. No exported name is
+also the name of a subpackage (the package is laid out as core, engine, training, data, io,
+config, tools, sweep, commands), so importing a submodule never rebinds an exported function.
 """
 
 from importlib import import_module
@@ -16,11 +18,12 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "MLP": "model", "Config": "config", "load_config": "config", "validate": "config",
+    "MLP": "core.model", "Config": "config.loader", "load_config": "config.loader",
+    "validate": "config.loader",
     "NnctlError": "errors", "ConfigError": "errors", "DataError": "errors",
     "ModelFileError": "errors", "DivergedError": "errors",
-    "check_gradients": "gradcheck", "train": "train", "save_result": "train",
-    "load_model": ("modelfile", "load"), "save_model": ("modelfile", "save"),
+    "check_gradients": "tools.gradcheck", "train": "training.trainer", "save_result": "training.trainer",
+    "load_model": ("io.modelfile", "load"), "save_model": ("io.modelfile", "save"),
 }
 
 __all__ = [*_EXPORTS, "__version__"]
@@ -31,4 +34,10 @@ def __getattr__(name: str):
     if target is None:
         raise AttributeError(f"module 'nnctl' has no attribute {name!r}")
     module, attr = target if isinstance(target, tuple) else (target, name)
-    return getattr(import_module(f".{module}", __name__), attr)
+    value = getattr(import_module(f".{module}", __name__), attr)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,3 +1,3 @@
-from .cli import main
+from nnctl.cli import main
 
 main()

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from .errors import ExitStatus, NnctlError, UsageError, WriteError
+from nnctl.errors import ExitStatus, NnctlError, UsageError, WriteError
 
 app = typer.Typer(
     add_completion=False,
@@ -42,7 +42,7 @@ PluginOpt = Annotated[list[Path] | None, typer.Option(
 @contextmanager
 def _guard(debug: bool):
     """Map every way a command can end onto one message and an exit code."""
-    from . import report
+    from nnctl import render as report
 
     try:
         yield
@@ -119,9 +119,11 @@ def train(
     with _guard(debug):
         import time
 
-        from . import callbacks, checkpoint, modelfile, report
-        from . import train as trainmod
-        from .config import load_config
+        from nnctl import render as report
+        from nnctl.config.loader import load_config
+        from nnctl.io import modelfile
+        from nnctl.training import callbacks, checkpoint
+        from nnctl.training import trainer as trainmod
 
         cfg = load_config(config, _overrides(set_, seed, epochs))
         out_path = out or cfg.output or f"{config.stem}.npz"
@@ -264,9 +266,9 @@ def _float64_trainer(config: Path, overrides: list[str], model: Path | None):
     """The config's trainer in float64 (gradcheck, explain), at a model file's weights if given."""
     import numpy as np
 
-    from . import modelfile
-    from . import train as trainmod
-    from .config import load_config
+    from nnctl.config.loader import load_config
+    from nnctl.io import modelfile
+    from nnctl.training import trainer as trainmod
 
     trainer = trainmod.setup(load_config(config, overrides + ["train.dtype=float64"]))
     if model is not None:
@@ -279,7 +281,7 @@ def _float64_trainer(config: Path, overrides: list[str], model: Path | None):
 
 
 def _config_plugins(cfg) -> list[Path]:
-    from .plugins import plugin_file
+    from nnctl.plugins import plugin_file
 
     return [plugin_file(layer.activation["plugin"], cfg.base_dir)[0]
             for layer in cfg.model.layers if isinstance(layer.activation, dict)]
@@ -305,8 +307,8 @@ def predict(
     Example: nnctl predict iris.npz datasets/iris.csv --proba > predictions.csv
     """
     with _guard(debug):
-        from . import modelfile
-        from . import predict as predmod
+        from nnctl.io import modelfile
+        from nnctl.tools import predict as predmod
 
         if format not in ("csv", "json"):
             raise UsageError(f"--format: expected csv or json, got {format!r}")
@@ -332,7 +334,7 @@ def _write_stdout(text: str) -> None:
 @contextmanager
 def _open_input(path: str):
     """A binary stream of a CSV file, or of stdin for '-'; DataError when it cannot be read."""
-    from .errors import DataError
+    from nnctl.errors import DataError
 
     if path == "-":
         yield getattr(sys.stdin, "buffer", sys.stdin)
@@ -365,8 +367,10 @@ def evaluate(
     Example: nnctl evaluate iris.npz datasets/iris.csv --json
     """
     with _guard(debug):
-        from . import csvio, modelfile, report
-        from . import predict as predmod
+        from nnctl import render as report
+        from nnctl.data import csvtable as csvio
+        from nnctl.io import modelfile
+        from nnctl.tools import predict as predmod
 
         mf = modelfile.load(model, plugin_files=plugin)
         table = csvio.read_table(data, predmod.csv_delimiter(mf), source="stdin" if data == "-" else data)
@@ -411,7 +415,8 @@ def info(
     states its line, y = w·x + b, in the data's own units. Example: nnctl info line.npz --weights
     """
     with _guard(debug):
-        from . import modelfile, report
+        from nnctl import render as report
+        from nnctl.io import modelfile
 
         meta, arrays = modelfile.inspect(model)
         layers = []
@@ -460,7 +465,7 @@ def info(
             report.print_table("final metrics", ["metric", "value"],
                                [[k, report.fmt(v)] for k, v in doc["metrics"].items()])
         if isinstance(doc["config"], dict):
-            from .yamlio import dump_yaml
+            from nnctl.io.yamlio import dump_yaml
 
             report.print_text("training config", dump_yaml(doc["config"]))
         plugin = any(not isinstance(la["activation"], str) for la in layers)
@@ -500,8 +505,8 @@ def gradcheck(
     Example: nnctl gradcheck configs/xor.yaml --samples 4 --elements 5
     """
     with _guard(debug):
-        from . import report
-        from .gradcheck import check_gradients
+        from nnctl import render as report
+        from nnctl.tools.gradcheck import check_gradients
 
         shown = _element_count(elements)
         trainer = _float64_trainer(config, _overrides(set_), model)
@@ -551,8 +556,8 @@ def plot(
     Needs the plot extra: pip install 'nnctl[plot]'. Example: nnctl plot a.npz b.npz --out ab.png
     """
     with _guard(debug):
-        from . import modelfile
-        from .plot import plot_compare, plot_model
+        from nnctl.io import modelfile
+        from nnctl.tools.plot import plot_compare, plot_model
 
         first = models[0]
         target = out or Path(f"{first.stem}.png" if len(models) == 1 else f"{first.stem}-compare.png")
@@ -580,8 +585,8 @@ def init(
     Example: nnctl init csv --out my.yaml
     """
     with _guard(debug):
-        from . import modelfile
-        from .starters import STARTERS, sweep_section
+        from nnctl.io import modelfile
+        from nnctl.starters import STARTERS, sweep_section
 
         if kind not in STARTERS:
             raise UsageError(f"unknown starter {kind!r}; expected one of {', '.join(STARTERS)}")
@@ -608,9 +613,9 @@ def show_config(
     Example: nnctl config configs/xor.yaml --set train.optimizer=adam
     """
     with _guard(debug):
-        from .config import load_config
-        from .train import resolve_units
-        from .yamlio import dump_yaml
+        from nnctl.config.loader import load_config
+        from nnctl.io.yamlio import dump_yaml
+        from nnctl.training.trainer import resolve_units
 
         cfg = resolve_units(load_config(config, _overrides(set_)))
         sys.stdout.write(dump_yaml(cfg.resolved()))
@@ -620,12 +625,12 @@ def show_config(
 def schema(debug: DebugOpt = False) -> None:
     """Print the config's JSON Schema, for editors that complete and check YAML files.
 
-    Example: nnctl schema > nnctl.schema.json
+    Example: nnctl schema > nnctl.config.schema.json
     """
     with _guard(debug):
         import json
 
-        from .config import json_schema
+        from nnctl.config.loader import json_schema
 
         sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
 
@@ -670,8 +675,8 @@ def sweep(
     Example: nnctl sweep configs/iris_sweep.yaml --workers 2
     """
     with _guard(debug):
-        from . import report
-        from .sweep.search import run_sweep
+        from nnctl import render as report
+        from nnctl.sweep.search import run_sweep
 
         if backend not in ("local", "ray"):
             raise UsageError(f"--backend: expected local or ray, got {backend!r}")
@@ -715,9 +720,9 @@ def export(
     Example: nnctl export iris.npz --out iris.onnx
     """
     with _guard(debug):
-        from . import modelfile
-        from .export import check_exportable
-        from .export import export as write_onnx
+        from nnctl.io import modelfile
+        from nnctl.tools.export import check_exportable
+        from nnctl.tools.export import export as write_onnx
 
         target = out or Path(f"{model.stem}.onnx")
         modelfile.check_writable(target)
@@ -747,8 +752,8 @@ def explain(
     Example: nnctl explain configs/xor_tutorial_mse.yaml --format markdown > step.md
     """
     with _guard(debug):
-        from . import explain as ex
-        from . import report
+        from nnctl import render as report
+        from nnctl.tools import explain as ex
 
         if format not in ("rich", "markdown"):
             raise UsageError(f"--format: expected rich or markdown, got {format!r}")
@@ -829,7 +834,7 @@ def main() -> None:
     try:
         code = app(args=_bare_elements(sys.argv[1:]), prog_name="nnctl", standalone_mode=False)
     except click.UsageError as exc:
-        from . import report
+        from nnctl import render as report
 
         hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
         report.error(exc.format_message() + hint)
@@ -837,7 +842,7 @@ def main() -> None:
     except abort:
         code = int(ExitStatus.INTERRUPTED)
     except click.ClickException as exc:
-        from . import report
+        from nnctl import render as report
 
         report.error(exc.format_message())
         code = exc.exit_code

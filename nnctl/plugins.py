@@ -11,8 +11,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from .activations import PluginActivation
-from .errors import PluginError
+from nnctl.core.activations import PluginActivation
+from nnctl.errors import PluginError
 
 
 def split_spec(spec: str) -> tuple[str, str]:

@@ -312,7 +312,7 @@ def test_unwritable_output_fails_before_training(out, words, nnctl, xor_config, 
 
 def test_no_permission_fails_before_training(nnctl, xor_config, monkeypatch):
     # the suite may run as root, for whom every folder is writable: simulate the refusal
-    from nnctl import modelfile
+    from nnctl.io import modelfile
 
     monkeypatch.setattr(modelfile, "_writable", lambda path: False)
     _fails(nnctl("train", xor_config, "--out", "m.npz"), "no permission")

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnctl import blas
-from nnctl import model as modelmod
-from nnctl.config import load_config
+from nnctl.config.loader import load_config
+from nnctl.core import model as modelmod
+from nnctl.engine import blas
 from nnctl.errors import DivergedError
-from nnctl.train import setup
+from nnctl.training.trainer import setup
 
 from .test_training_features import straight_and_resumed
 

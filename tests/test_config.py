@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nnctl.config import load_config
+from nnctl.config.loader import load_config
 from nnctl.errors import ConfigError
 
 from .conftest import XOR

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnctl.config import load_config
-from nnctl.train import train
+from nnctl.config.loader import load_config
+from nnctl.training.trainer import train
 
 from .conftest import CONFIGS
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nnctl import csvio
+from nnctl.data import csvtable as csvio
 from nnctl.errors import DataError
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnctl import data as datamod
-from nnctl.config import validate
+from nnctl.config.loader import validate
+from nnctl.data import datasets as datamod
 from nnctl.errors import ConfigError, DataError
 
 

@@ -18,9 +18,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from nnctl import blas
-from nnctl.config import load_config
-from nnctl.train import HISTORY_CAP, History, setup
+from nnctl.config.loader import load_config
+from nnctl.engine import blas
+from nnctl.training.trainer import HISTORY_CAP, History, setup
 
 from .conftest import CONFIGS, XOR
 
@@ -136,7 +136,7 @@ def test_long_runs_write_files_nnctl_reads_and_checkpoints_stay_small(tmp_path):
 
 def test_the_bounded_history_keeps_the_same_records_however_it_is_resumed():
     def record(e):
-        from nnctl.train import EpochRecord
+        from nnctl.training.trainer import EpochRecord
         return EpochRecord(e, 1.0 / e, 0.1)
 
     straight = History()

@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from nnctl.config import load_config
-from nnctl.gradcheck import check_gradients
-from nnctl.train import setup
+from nnctl.config.loader import load_config
+from nnctl.tools.gradcheck import check_gradients
+from nnctl.training.trainer import setup
 
 from .conftest import CONFIGS, ROOT
 

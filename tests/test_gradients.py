@@ -7,10 +7,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from nnctl.activations import ACTIVATIONS, PluginActivation
-from nnctl.gradcheck import check_gradients, numeric_gradient, relative_error
-from nnctl.losses import LOSSES
-from nnctl.model import MLP
+from nnctl.core.activations import ACTIVATIONS, PluginActivation
+from nnctl.core.losses import LOSSES
+from nnctl.core.model import MLP
+from nnctl.tools.gradcheck import check_gradients, numeric_gradient, relative_error
 
 from .conftest import PLUGINS
 
@@ -103,7 +103,7 @@ def test_relative_error_formula():
 
 def _assert_grads_equal(ws, ref_grads):
     """The workspace's flat gradient, read through the model's own layout, against [gW0, gb0, …]."""
-    from nnctl.model import flat_views
+    from nnctl.core.model import flat_views
 
     gW, gb = flat_views(ws.grad, ws.model.shapes)
     got = [g for pair in zip(gW, gb, strict=True) for g in pair]
@@ -116,7 +116,7 @@ def _assert_grads_equal(ws, ref_grads):
 @pytest.mark.parametrize("loss,out", PAIRS)
 def test_training_workspace_matches_the_checked_backprop(hidden, loss, out):
     """The in-place training step computes what the finite-difference-checked path computes."""
-    from nnctl.model import Workspace
+    from nnctl.core.model import Workspace
 
     rng = np.random.default_rng(7)
     units = 1 if loss == "bce" else 3
@@ -135,7 +135,7 @@ def test_workspace_buffers_are_shared_only_where_backward_allows(hidden):
     """Built-in hidden activations run in place (Z in A's buffer, dL/dA in dL/dZ's); a plugin's
     derivative reads z, so its layer keeps separate buffers. Either way the step's gradient is
     the checked backprop's."""
-    from nnctl.model import Workspace
+    from nnctl.core.model import Workspace
 
     rng = np.random.default_rng(3)
     plugin = hidden == "swish plugin"
@@ -157,7 +157,7 @@ def test_workspace_buffers_are_shared_only_where_backward_allows(hidden):
 def test_the_first_layer_is_stored_transposed_and_read_through_views():
     """flat holds [W0ᵀ | b0] then [W1; b1], …; W and b are views, so writing through them is
     writing the parameters, and nothing outside the engine sees the layout."""
-    from nnctl.model import flat_views, layer_blocks
+    from nnctl.core.model import flat_views, layer_blocks
 
     rng = np.random.default_rng(0)
     W = [rng.normal(size=(3, 4)), rng.normal(size=(4, 2))]

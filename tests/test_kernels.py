@@ -1,4 +1,4 @@
-"""The compiled optimizer steps (`nnctl.kernels`, numba): the NumPy steps' results to the bit.
+"""The compiled optimizer steps (`nnctl.engine.kernels`, numba): the NumPy steps' results to the bit.
 
 numba is in the test extra, so every test here runs the real compiled code; the pure-NumPy steps
 stay the reference they are checked against (and the hand-worked steps of test_optim.py check
@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnctl import kernels
-from nnctl.config import load_config
+from nnctl.config.loader import load_config
+from nnctl.core.optim import SGD, Adam, RMSprop
+from nnctl.engine import kernels
 from nnctl.errors import UsageError
-from nnctl.optim import SGD, Adam, RMSprop
-from nnctl.train import setup
+from nnctl.training.trainer import setup
 
 from .conftest import CONFIGS, ROOT
 
@@ -219,7 +219,7 @@ def test_help_and_small_runs_never_import_numba(args, tmp_path):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
     code = ("import sys\nfrom nnctl.cli import main\nsys.argv = ['nnctl'] + " + repr(argv) + "\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('numba' in sys.modules, 'nnctl.kernels' in sys.modules)")
+            "print('numba' in sys.modules, 'nnctl.engine.kernels' in sys.modules)")
     env = {k: v for k, v in os.environ.items() if k != "NNCTL_ACCEL"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     numba_loaded, kernels_loaded = out.stdout.split()[-2:]

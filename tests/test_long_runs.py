@@ -133,7 +133,7 @@ def test_sigterm_during_predict_output_leaves_no_partial_file(tmp_path):
 @pytest.mark.parametrize("flags, hooked", [(["-q"], False), (["--json"], False), ([], True),
                                            (["-q", "--checkpoint-every", "5"], True)])
 def test_quiet_and_json_runs_attach_no_per_epoch_hook(nnctl, xor_config, monkeypatch, flags, hooked):
-    from nnctl import train
+    from nnctl.training import trainer as train
 
     seen = []
     original = train.Trainer.fit
@@ -187,7 +187,7 @@ def test_a_bad_row_after_written_rows_names_its_line(model, tmp_path):
 
 
 def test_streamed_predictions_equal_the_models_forward_pass(model, tmp_path):
-    from nnctl.modelfile import load
+    from nnctl.io.modelfile import load
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(150_000, 2))

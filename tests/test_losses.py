@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from nnctl.activations import ACTIVATIONS, sigmoid, softmax
-from nnctl.losses import LOSSES
+from nnctl.core.activations import ACTIVATIONS, sigmoid, softmax
+from nnctl.core.losses import LOSSES
 
 BIG = 1e4
 

@@ -7,9 +7,9 @@ import os
 
 import numpy as np
 
-from nnctl import modelfile
-from nnctl.config import load_config
-from nnctl.train import save_result, train
+from nnctl.config.loader import load_config
+from nnctl.io import modelfile
+from nnctl.training.trainer import save_result, train
 
 from .conftest import XOR
 

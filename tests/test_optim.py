@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nnctl.optim import SGD, Adam, RMSprop
+from nnctl.core.optim import SGD, Adam, RMSprop
 
 
 def _run(opt_cls, grads, **kw):

@@ -13,11 +13,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nnctl import csvio, modelfile
-from nnctl.activations import ACTIVATIONS
-from nnctl.config import load_config, validate
+from nnctl.config.loader import load_config, validate
+from nnctl.core.activations import ACTIVATIONS
+from nnctl.core.model import MLP
+from nnctl.data import csvtable as csvio
 from nnctl.errors import ConfigError, DataError, ModelFileError, NnctlError
-from nnctl.model import MLP
+from nnctl.io import modelfile
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

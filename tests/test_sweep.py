@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnctl.schema import SweepConfig
+from nnctl.config.schema import SweepConfig
 from nnctl.sweep import space
 
 from .conftest import CONFIGS, DATASETS
@@ -239,7 +239,7 @@ SLOW = """
     seed: 0
     data: {source: line, n: 3000}
     model: {layers: [{units: 16, activation: tanh}, {units: 1}]}
-    train: {loss: mse, optimizer: adam, epochs: 12, batch_size: 1}
+    train: {loss: mse, optimizer: adam, epochs: 60, batch_size: 1}
     sweep:
       method: grid
       metric: loss

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from nnctl import checkpoint
-from nnctl.config import load_config
-from nnctl.schedules import CosineLR, EarlyStopping, ExponentialLR, PlateauLR, StepLR
-from nnctl.train import Interrupted, save_result, setup
+from nnctl.config.loader import load_config
+from nnctl.core.schedules import CosineLR, EarlyStopping, ExponentialLR, PlateauLR, StepLR
+from nnctl.training import checkpoint
+from nnctl.training.trainer import Interrupted, save_result, setup
 
 from .conftest import XOR
 
@@ -162,7 +162,7 @@ def straight_and_resumed(cfg, tmp_path, batches: int):
 
 @pytest.mark.parametrize("batches", [1, 7, 20, 44])  # inside epochs 1, 2, 4 (and a logged one)
 def test_interrupted_and_resumed_run_gives_the_same_bytes(write, tmp_path, batches):
-    from nnctl.train import TrainResult
+    from nnctl.training.trainer import TrainResult
 
     cfg = load_config(write("c.yaml", MINIBATCH))
     straight, second = straight_and_resumed(cfg, tmp_path, batches)
@@ -214,7 +214,7 @@ def test_evaluate_regression_metrics(nnctl, write):
 
 
 def test_classifier_metrics_by_hand():
-    from nnctl import metrics
+    from nnctl.core import metrics
 
     # true: 0 0 1 1 2 2; predicted: 0 1 1 1 2 0
     Y = np.eye(3)[[0, 0, 1, 1, 2, 2]]
@@ -285,7 +285,7 @@ def test_config_prints_the_resolved_config(nnctl, xor_config):
 def test_schema_is_json_schema_that_accepts_the_shipped_configs(nnctl):
     import jsonschema
 
-    from nnctl.yamlio import load_yaml
+    from nnctl.io.yamlio import load_yaml
 
     from .conftest import CONFIGS
 
@@ -305,8 +305,8 @@ def test_progress_is_plain_lines_without_a_terminal(nnctl, xor_config):
 
 
 def test_playground_sets_are_seeded_and_balanced():
-    from nnctl.config import validate
-    from nnctl.data import load_raw
+    from nnctl.config.loader import validate
+    from nnctl.data.datasets import load_raw
 
     for source in ("circles", "moons", "gauss", "spiral"):
         cfg = validate({"data": {"source": source, "n": 101},
@@ -320,7 +320,7 @@ def test_playground_sets_are_seeded_and_balanced():
 
 @pytest.mark.parametrize("name", ["circles", "moons", "gauss", "spiral"])
 def test_playground_configs_learn(name):
-    from nnctl.train import train
+    from nnctl.training.trainer import train
 
     from .conftest import CONFIGS
 
@@ -390,7 +390,7 @@ def test_a_checkpoint_from_the_previous_layout_is_refused(write, tmp_path):
     """Version 1 checkpoints stored the first layer untransposed: resuming one would scramble
     that layer's weights, so it is refused by name instead."""
     from nnctl.errors import ModelFileError
-    from nnctl.modelfile import read_npz, write_npz_atomic
+    from nnctl.io.modelfile import read_npz, write_npz_atomic
 
     cfg = load_config(write("c.yaml", MINIBATCH))
     first = setup(cfg)

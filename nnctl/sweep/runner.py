@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, DivergedError, NnctlError
+from nnctl.errors import ConfigError, DivergedError, NnctlError
 
 
 @dataclass
@@ -49,9 +49,9 @@ class Shared:
 def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
     """Train one (point, seed); the row: trial, repeat, seed, status (ok, error, diverged), params,
     metrics, epochs, seconds, message; with keep_model, also `arrays` of its model file."""
-    from .. import train as trainmod
-    from ..config import validate
-    from .space import point_raw
+    from nnctl.config.loader import validate
+    from nnctl.sweep.space import point_raw
+    from nnctl.training import trainer as trainmod
 
     row = task.row()
     t0 = time.perf_counter()
@@ -62,7 +62,7 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
         files = _plugin_files(shared.plugins, plugin_dir)
         rows = None
         if shared.X_aug is not None:
-            from ..data import RawData
+            from nnctl.data.datasets import RawData
 
             X_aug = shared.X_aug.copy()  # the split rearranges it in place
             rows = RawData(X_aug[:, :-1], shared.features, shared.targets, shared.y_numeric, shared.y_labels, X_aug)
@@ -72,7 +72,7 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
         row["metrics"] = trainmod.final_metrics(last)
         row["epochs"] = trainer.epoch
         if task.keep_model:
-            from ..modelfile import model_arrays
+            from nnctl.io.modelfile import model_arrays
 
             result = trainmod.TrainResult(trainer.model, trainer.prepared, trainer.history, 0.0, trainer)
             s = trainer.prepared.split

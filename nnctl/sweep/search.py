@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, UsageError
-from ..plugins import plugin_file
-from . import space
-from .runner import Shared, Task
+from nnctl.errors import ConfigError, UsageError
+from nnctl.plugins import plugin_file
+from nnctl.sweep import space
+from nnctl.sweep.runner import Shared, Task
 
 LOWER_IS_BETTER = {"loss", "rmse", "mae"}
 # data keys a run may change while still training on the rows the parent read
@@ -52,10 +52,10 @@ class Plan:
 
 
 def plan(config_path: Path, overrides: list[str], trials: int | None) -> Plan:
-    from ..config import apply_overrides, read_config_text, validate
-    from ..data import load_raw
-    from ..train import prepare_data, table_metrics
-    from ..yamlio import load_yaml
+    from nnctl.config.loader import apply_overrides, read_config_text, validate
+    from nnctl.data.datasets import load_raw
+    from nnctl.io.yamlio import load_yaml
+    from nnctl.training.trainer import prepare_data, table_metrics
 
     source = str(config_path)
     raw, positions = load_yaml(read_config_text(config_path), source)
@@ -142,7 +142,7 @@ def _plugin_sources(cfg, base_dir: Path) -> dict[str, str]:
 
 def _check_keys(raw: dict, sw, source: str) -> None:
     """A parameter key that names no config key is a typo, not a point's error: exit 2 now."""
-    from ..config import validate
+    from nnctl.config.loader import validate
 
     for key, spec in sw.parameters.items():
         value = spec.values[0] if spec.values is not None else getattr(spec, spec.kind)[0]
@@ -172,7 +172,7 @@ class Results:
         return self.folder / "trials.csv"
 
     def open(self, resume: bool, resolved: dict) -> None:
-        from ..modelfile import check_writable
+        from nnctl.io.modelfile import check_writable
 
         state = self.folder / "sweep.json"
         if self.folder.exists() and not self.folder.is_dir():
@@ -193,7 +193,7 @@ class Results:
             self.rows = self._read()
         self.folder.mkdir(parents=True, exist_ok=True)
         check_writable(self.path)
-        from ..modelfile import atomic_write
+        from nnctl.io.modelfile import atomic_write
 
         atomic_write(state, lambda fh: fh.write(json.dumps(resolved, sort_keys=True, indent=1).encode()))
         if not self.path.exists():
@@ -201,7 +201,7 @@ class Results:
                 csv.writer(fh, lineterminator="\n").writerow(self.columns)
 
     def _read(self) -> list[dict]:
-        from ..yamlio import parse_scalar
+        from nnctl.io.yamlio import parse_scalar
 
         with open(self.path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
@@ -219,7 +219,7 @@ class Results:
 
     def add(self, row: dict) -> None:
         """Append the run's row and flush it: a sweep stopped at any moment keeps every finished run."""
-        from ..yamlio import dump_yaml
+        from nnctl.io.yamlio import dump_yaml
 
         def cell(v):
             if v is None:
@@ -342,7 +342,7 @@ def execute(plan: Plan, backend, results: Results, on_row=None) -> Keeper:
 
 def estimated_work(plan: Plan, point: dict) -> float:
     """Multiply-adds of a run, roughly: parameters × rows × epochs (0 for a point that is invalid)."""
-    from ..config import validate
+    from nnctl.config.loader import validate
 
     try:
         cfg = validate(space.point_raw(plan.raw, point, "{key}"))
@@ -405,9 +405,9 @@ def best_files(plan: Plan, backend, results: Results, keeper: Keeper) -> dict | 
     """best.yaml and best.npz for the best point: its first repeat's model as the run returned it,
     or (after a resume, when that run happened earlier) trained again in a worker: the same code,
     data and seed give the same numbers. None when no run ended ok."""
-    from ..jsonsafe import dumps
-    from ..modelfile import atomic_write, write_npz_atomic
-    from ..yamlio import dump_yaml
+    from nnctl.io.jsonio import dumps
+    from nnctl.io.modelfile import atomic_write, write_npz_atomic
+    from nnctl.io.yamlio import dump_yaml
 
     board = ranked(points_of(results.rows, plan.metric), plan.mode)
     if not board:
@@ -438,11 +438,11 @@ def best_files(plan: Plan, backend, results: Results, keeper: Keeper) -> dict | 
 
 def make_backend(name: str, workers: int, plan: Plan, address: str | None, pool=None):
     if name == "ray":
-        from .ray_backend import RayBackend
+        from nnctl.sweep.backends.ray_tasks import RayBackend
 
         return RayBackend(workers, plan.shared, address)
     if pool is None:  # forked workers, started now with the shared part
-        from .pool import LocalPool
+        from nnctl.sweep.backends.local import LocalPool
 
         return LocalPool(workers, plan.shared)
     pool.share(plan.shared)
@@ -456,14 +456,14 @@ def run_sweep(config_path: Path, overrides: list[str], out: Path, workers: int, 
     if address and backend_name != "ray":
         raise UsageError("--address goes with --backend ray")
     if backend_name == "ray":
-        from .ray_backend import _import_ray, check_address
+        from nnctl.sweep.backends.ray_tasks import _import_ray, check_address
 
         _import_ray()
         if address:
             check_address(address)  # before anything is written
     pool = None
     if backend_name == "local":
-        from .pool import LocalPool, fork_start
+        from nnctl.sweep.backends.local import LocalPool, fork_start
 
         if not fork_start():
             pool = LocalPool(workers)  # spawned workers start up while the sweep is planned

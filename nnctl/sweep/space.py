@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..schema import ParamSpec, SweepConfig
+from nnctl.config.schema import ParamSpec, SweepConfig
 
 
 def grid(sweep: SweepConfig) -> list[dict]:
@@ -65,7 +65,7 @@ def optuna_distributions(sweep: SweepConfig) -> dict:
 def point_raw(base: dict, point: dict, source: str = "sweep parameter {key}") -> dict:
     """The raw config of one point: the base config without its sweep section, each of the
     point's dotted keys set as --set sets it (`source`, with {key}, names the key in errors)."""
-    from ..config import set_path
+    from nnctl.config.loader import set_path
 
     raw = copy.deepcopy(base)
     raw.pop("sweep", None)

@@ -32,7 +32,7 @@ from functools import cache
 
 import numpy as np
 
-from .errors import UsageError
+from nnctl.errors import UsageError
 
 # What a compiled step saves over the NumPy one, in ns per parameter and step: about the least
 # that benchmarks/optim.py measured on its 2-core machine (the medium net in float32; the large

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import NnctlError, UsageError
-from .modelfile import ModelFile, atomic_write
+from nnctl.errors import NnctlError, UsageError
+from nnctl.io.modelfile import ModelFile, atomic_write
 
 
 def _matplotlib():
@@ -30,8 +30,8 @@ def training_points(mf: ModelFile) -> tuple[np.ndarray, np.ndarray] | None:
     """The rows the model was trained on (all of them, before the split), in original units:
     built-in sets are regenerated from the saved config's seed; a CSV is read again if it is
     still where the model file says it was. None when neither is possible."""
-    from .config import validate
-    from .data import load_raw
+    from nnctl.config.loader import validate
+    from nnctl.data.datasets import load_raw
 
     try:
         cfg = validate(mf.meta["config"], "the model file's config")
@@ -146,7 +146,7 @@ def _boundary_panel(ax, mf: ModelFile, points) -> None:
         ax.contourf(gx, gy, out.argmax(axis=1).reshape(gx.shape), levels=np.arange(len(classes) + 1) - 0.5,
                     cmap="tab10", alpha=0.4)
     if points:
-        from .data import label_key
+        from nnctl.data.datasets import label_key
 
         keys = {label_key(c): i for i, c in enumerate(classes)}
         idx = np.array([keys.get(label_key(v), 0) for v in points[1]])

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .activations import ACTIVATIONS
-from .errors import did_you_mean
-from .losses import LOSSES
+from nnctl.core.activations import ACTIVATIONS
+from nnctl.core.losses import LOSSES
+from nnctl.errors import did_you_mean
 
 INITS = ("xavier", "he", "normal", "uniform", "zeros")
 MAX_ROWS = 100_000_000  # built-in sets: 10^8 rows is 1.6 GB of float64 features already
@@ -251,7 +251,7 @@ class TrainConfig(_Strict):
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, v):
-        from .metrics import METRICS
+        from nnctl.core.metrics import METRICS
 
         for name in v or ():
             if name not in METRICS:
@@ -314,7 +314,7 @@ class SweepConfig(_Strict):
     def _known_metric(cls, v):
         if v is None:
             return v
-        from .metrics import METRICS
+        from nnctl.core.metrics import METRICS
 
         known = ["loss", *METRICS]
         names = known + [f"val_{n}" for n in known]
@@ -348,7 +348,7 @@ class Config(_Strict):
         if loss.output and ACTIVATIONS.get(act, None) is not ACTIVATIONS[loss.output]:
             raise ValueError(f"loss {loss.name} needs a {loss.output} output layer, "
                              f"but model.layers.{len(self.model.layers) - 1} has activation {act!r}")
-        from .metrics import CLASSIFICATION
+        from nnctl.core.metrics import CLASSIFICATION
 
         for name in self.train.metrics or ():
             if name in CLASSIFICATION and loss.name == "mse":

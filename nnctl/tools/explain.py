@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import train as trainmod
-from .gradcheck import numeric_gradient, relative_error
-from .model import flat_views
-from .optim import make_optimizer
+from nnctl.core.model import flat_views
+from nnctl.core.optim import make_optimizer
+from nnctl.tools.gradcheck import numeric_gradient, relative_error
+from nnctl.training import trainer as trainmod
 
 # Why the output layer's dZ is what it is, per loss (the fused forms are exact, not approximations).
 OUTPUT_GRADIENT = {

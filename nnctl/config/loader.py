@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError, did_you_mean
-from .schema import Config, json_schema
-from .yamlio import format_path, load_yaml, parse_scalar
+from nnctl.config.schema import Config, json_schema
+from nnctl.errors import ConfigError, did_you_mean
+from nnctl.io.yamlio import format_path, load_yaml, parse_scalar
 
 __all__ = ["Config", "apply_overrides", "json_schema", "load_config", "validate"]
 

@@ -21,7 +21,7 @@ import types
 from collections import deque
 from multiprocessing.connection import wait
 
-from .runner import Shared, Task, run
+from nnctl.sweep.runner import Shared, Task, run
 
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}
@@ -31,7 +31,7 @@ def _blas_threads_setter():
     """NumPy's OpenBLAS's set_num_threads, or None where it cannot be found."""
     import ctypes
 
-    from .. import blas
+    from nnctl.engine import blas
 
     for path in blas._candidates():
         try:
@@ -59,7 +59,7 @@ def _worker(conn, shared: Shared | None = None) -> None:  # pragma: no cover - r
 
     if shared is not None:  # forked: this process's BLAS, on one thread like a spawned worker's
         _blas_threads_setter()(1)
-    from .. import train  # noqa: F401 - a spawned worker loads it while the parent still plans
+    from nnctl.training import trainer as train  # noqa: F401 - a spawned worker loads it while the parent still plans
 
     plugin_dir = Path(tempfile.mkdtemp(prefix="nnctl-plugins-"))
     if shared is None:

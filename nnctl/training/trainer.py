@@ -17,16 +17,16 @@ from types import MappingProxyType
 
 import numpy as np
 
-from . import data as datamod
-from . import kernels
-from . import metrics as metricsmod
-from .activations import ACTIVATIONS, Activation
-from .config import Config
-from .errors import ConfigError, DivergedError, NnctlError
-from .losses import LOSSES, Loss
-from .model import MLP, Workspace
-from .optim import Optimizer, make_optimizer
-from .schedules import Constant, EarlyStopping, make_schedule
+from nnctl.config.loader import Config
+from nnctl.core import metrics as metricsmod
+from nnctl.core.activations import ACTIVATIONS, Activation
+from nnctl.core.losses import LOSSES, Loss
+from nnctl.core.model import MLP, Workspace
+from nnctl.core.optim import Optimizer, make_optimizer
+from nnctl.core.schedules import Constant, EarlyStopping, make_schedule
+from nnctl.data import datasets as datamod
+from nnctl.engine import kernels
+from nnctl.errors import ConfigError, DivergedError, NnctlError
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Prepared:
 
 def build_activations(cfg: Config, plugin_files: dict[str, Path] | None = None) -> list[Activation]:
     """One activation object per layer; plugins are imported relative to the config's folder."""
-    from .plugins import load_plugin
+    from nnctl.plugins import load_plugin
 
     acts = []
     for layer in cfg.model.layers:
@@ -389,7 +389,7 @@ class Trainer:
         return record
 
     def _grad_norms(self) -> list[float]:
-        from .model import flat_views
+        from nnctl.core.model import flat_views
 
         return [float(np.linalg.norm(g)) for g in flat_views(self.ws.grad, self.model.shapes)[0]]
 
@@ -576,7 +576,7 @@ def model_meta(cfg: Config, result: TrainResult) -> dict:
 
 
 def save_result(path, cfg: Config, result: TrainResult) -> None:
-    from . import modelfile
+    from nnctl.io import modelfile
 
     s = result.prepared.split
     modelfile.save(path, result.model, model_meta(cfg, result), s.x_mean, s.x_std)

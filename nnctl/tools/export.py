@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError
-from .modelfile import ModelFile
+from nnctl.errors import UsageError
+from nnctl.io.modelfile import ModelFile
 
 DEFAULT_OPSET = 17  # conservative: what onnxruntime releases of the last years all run
 
@@ -83,7 +83,7 @@ def _relu(g: _Graph, z: str) -> str:
 
 
 def _leaky_relu(g: _Graph, z: str) -> str:
-    from .activations import LeakyReLU
+    from nnctl.core.activations import LeakyReLU
 
     return g.op("Max", [z, g.op("Mul", [z, g.const("slope", LeakyReLU.slope)])])
 
@@ -143,7 +143,7 @@ def build(mf: ModelFile, opset: int = DEFAULT_OPSET):
     inputs = [helper.make_tensor_value_info("input", elem, ["N", len(mf.features)])]
     graph = helper.make_graph(g.nodes, "nnctl_mlp", inputs, outputs, g.inits)
     opsets = [helper.make_opsetid("", opset)]
-    from . import __version__
+    from nnctl import __version__
 
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="nnctl", producer_version=__version__,
                               ir_version=helper.find_min_ir_version_for(opsets))
@@ -155,7 +155,7 @@ def build(mf: ModelFile, opset: int = DEFAULT_OPSET):
 
 def export(mf: ModelFile, out: str | Path, opset: int = DEFAULT_OPSET) -> None:
     """Build, check and write the graph (atomically)."""
-    from .modelfile import atomic_write
+    from nnctl.io.modelfile import atomic_write
 
     data = build(mf, opset).SerializeToString()
     atomic_write(out, lambda fh: fh.write(data))

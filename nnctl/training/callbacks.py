@@ -8,8 +8,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from . import checkpoint
-from .train import EpochRecord, Trainer
+from nnctl.training import checkpoint
+from nnctl.training.trainer import EpochRecord, Trainer
 
 
 class Checkpointer:

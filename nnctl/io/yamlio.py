@@ -19,7 +19,7 @@ from yaml.reader import Reader
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-from .errors import ConfigError
+from nnctl.errors import ConfigError
 
 MAX_BYTES = 1 << 20  # a config is a few hundred bytes; a megabyte is generous
 MAX_NODES = 100_000  # counts nodes *after* alias expansion: a "billion laughs" stops here

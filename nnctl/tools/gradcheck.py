@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .losses import Loss
-from .model import MLP
+from nnctl.core.losses import Loss
+from nnctl.core.model import MLP
 
 
 @dataclass

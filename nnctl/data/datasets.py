@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import csvio
-from .errors import ConfigError, DataError
+from nnctl.data import csvtable as csvio
+from nnctl.errors import ConfigError, DataError
 
 
 @dataclass

@@ -12,9 +12,9 @@ import os
 import socket
 from urllib.parse import urlparse
 
-from ..errors import UsageError
-from .pool import ONE_THREAD
-from .runner import Shared, Task, run
+from nnctl.errors import UsageError
+from nnctl.sweep.backends.local import ONE_THREAD
+from nnctl.sweep.runner import Shared, Task, run
 
 
 def _import_ray():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import Activation, const, log_softmax
+from nnctl.core.activations import Activation, const, log_softmax
 
 
 class Loss:

@@ -23,7 +23,7 @@ stdout = Console(highlight=False)
 
 def emit_json(doc: Any) -> None:
     """Exactly one JSON document on stdout (non-finite numbers as null)."""
-    from .jsonsafe import dumps
+    from nnctl.io.jsonio import dumps
 
     sys.stdout.write(dumps(doc) + "\n")
     sys.stdout.flush()

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelFileError
-from .modelfile import read_npz, write_npz_atomic
-from .train import History, PartialEpoch, Trainer, records_from_columns
+from nnctl.errors import ModelFileError
+from nnctl.io.modelfile import read_npz, write_npz_atomic
+from nnctl.training.trainer import History, PartialEpoch, Trainer, records_from_columns
 
 FORMAT = "nnctl-checkpoint"
 VERSION = 3  # 3: the history as numeric columns; 2: the first layer stored transposed in `flat`

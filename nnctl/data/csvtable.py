@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, did_you_mean
+from nnctl.errors import DataError, did_you_mean
 
 MAX_BYTES = 4 << 30
 

@@ -20,10 +20,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from . import jsonsafe
-from .activations import ACTIVATIONS, Activation
-from .errors import ModelFileError, WriteError
-from .model import MLP
+from nnctl.core.activations import ACTIVATIONS, Activation
+from nnctl.core.model import MLP
+from nnctl.errors import ModelFileError, WriteError
+from nnctl.io import jsonio as jsonsafe
 
 FORMAT = "nnctl-mlp"
 VERSION = 1
@@ -304,7 +304,7 @@ def _check_meta(arrays: dict, fail) -> dict:
                        f"{', '.join(ACTIVATIONS)} or {{plugin: 'file.py:Class'}}")
     if not all(isinstance(f, str) for f in meta["features"] + meta["targets"]):
         raise fail("meta.features / meta.targets: expected lists of names")
-    from .losses import LOSSES
+    from nnctl.core.losses import LOSSES
 
     if meta["loss"] not in LOSSES:
         raise fail(f"meta.loss: unknown loss {meta['loss']!r}")
@@ -315,7 +315,7 @@ def _check_meta(arrays: dict, fail) -> dict:
 
 
 def _activations(meta: dict, fail, plugin_files: list[Path] | None) -> list[Activation]:
-    from .plugins import load_plugin, split_spec
+    from nnctl.plugins import load_plugin, split_spec
 
     acts = []
     for i, layer in enumerate(meta["layers"]):

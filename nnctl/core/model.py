@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .activations import Activation
-from .losses import Loss
+from nnctl.core.activations import Activation
+from nnctl.core.losses import Loss
 
 if TYPE_CHECKING:
-    from .blas import Gemm
+    from nnctl.engine.blas import Gemm
 
 
 def _xavier(rng, fan_in, fan_out):  # Glorot & Bengio (2010), uniform
@@ -293,7 +293,7 @@ class Workspace:
         update's pass over every parameter; worth it from FUSE_MIN_PARAMS parameters on, where it
         outweighs a microsecond per call through ctypes. Returns False, changing nothing, where
         NumPy's BLAS cannot be reached, with weight decay, or on a smaller net."""
-        from . import blas
+        from nnctl.engine import blas
 
         if self.decay is not None or self.model.flat.size < FUSE_MIN_PARAMS:
             return False

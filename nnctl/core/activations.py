@@ -228,7 +228,7 @@ class PluginActivation(Activation):
         self.kinks = _kinks_of(obj, spec)
 
     def _check(self, what: str, out, z: np.ndarray) -> np.ndarray:
-        from .errors import PluginError
+        from nnctl.errors import PluginError
 
         out = np.asarray(out)
         if out.shape != z.shape:
@@ -239,7 +239,7 @@ class PluginActivation(Activation):
         return out.astype(z.dtype, copy=False)
 
     def _call(self, what: str, fn, *args) -> np.ndarray:
-        from .errors import PluginError
+        from nnctl.errors import PluginError
 
         try:
             out = fn(*args)
@@ -258,7 +258,7 @@ def _kinks_of(obj, spec: str) -> tuple[float, ...]:
     """A plugin's optional `kinks`: the points where it is not differentiable, as finite numbers."""
     import math
 
-    from .errors import PluginError
+    from nnctl.errors import PluginError
 
     raw = getattr(obj, "kinks", ())
     try:

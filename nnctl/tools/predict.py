@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import csvio
-from . import metrics as metricsmod
-from .data import label_key
-from .errors import DataError
-from .losses import LOSSES
-from .modelfile import ModelFile
+from nnctl.core import metrics as metricsmod
+from nnctl.core.losses import LOSSES
+from nnctl.data import csvtable as csvio
+from nnctl.data.datasets import label_key
+from nnctl.errors import DataError
+from nnctl.io.modelfile import ModelFile
 
 
 def csv_delimiter(mf: ModelFile) -> str:

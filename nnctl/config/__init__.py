@@ -1,0 +1,1 @@
+"""The config: its pydantic schema and the strict loader (YAML 1.2, --set overrides)."""

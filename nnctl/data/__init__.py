@@ -1,0 +1,1 @@
+"""Data: the built-in sets, tables read from CSV, encoding of targets, splits and standardisation."""

@@ -1,0 +1,1 @@
+"""Files: YAML and JSON reading and writing, atomic writes, and the model file."""

@@ -1,0 +1,1 @@
+"""Where sweep runs execute: a local process pool, or Ray tasks."""

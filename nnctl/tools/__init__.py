@@ -1,0 +1,1 @@
+"""Tools built on the engine: gradient checks, explain, prediction, export and plots."""
