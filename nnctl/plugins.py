@@ -56,3 +56,9 @@ def load_plugin(spec: str, base_dir: Path, file_override: Path | None = None) ->
         raise PluginError(f"{cls_name} needs methods forward(z) and derivative(z, a); "
                           f"missing {', '.join(missing)}", source=spec)
     return PluginActivation(obj, spec)
+
+
+def config_plugins(cfg) -> list[Path]:
+    """The plugin files a config's layers name, for loading a model file trained with them."""
+    return [plugin_file(layer.activation["plugin"], cfg.base_dir)[0]
+            for layer in cfg.model.layers if isinstance(layer.activation, dict)]

@@ -145,3 +145,21 @@ def check_gradients(model: MLP, X: np.ndarray, Y: np.ndarray, loss: Loss, weight
         checks.append(TensorCheck(name, p.shape, rel, max_abs, rel <= tol or max_abs <= atol,
                                   int(kink.sum()), shown))
     return GradcheckReport(checks, tol, eps, X.shape[0], atol, strict)
+
+
+def float64_trainer(config, overrides: list[str], model=None):
+    """The config's trainer in float64 (gradcheck, explain), at a model file's weights if given."""
+    from nnctl.config.loader import load_config
+    from nnctl.errors import UsageError
+    from nnctl.io import modelfile
+    from nnctl.plugins import config_plugins
+    from nnctl.training import trainer as trainmod
+
+    trainer = trainmod.setup(load_config(config, [*overrides, "train.dtype=float64"]))
+    if model is not None:
+        mf = modelfile.load(model, plugin_files=config_plugins(trainer.cfg))
+        try:
+            trainmod.copy_weights(mf.model.astype(np.float64), trainer.model)
+        except ValueError as exc:
+            raise UsageError(f"does not fit the config: {exc}", source=f"--model {model}") from None
+    return trainer

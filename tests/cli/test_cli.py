@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from .conftest import DATASETS, PLUGINS, XOR
+from ..conftest import DATASETS, PLUGINS, XOR
 
 XOR_ROWS = "x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n"
 

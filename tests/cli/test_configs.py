@@ -8,7 +8,7 @@ import pytest
 from nnctl.config.loader import load_config
 from nnctl.training.trainer import train
 
-from .conftest import CONFIGS
+from ..conftest import CONFIGS
 
 
 def _run(name: str, *overrides: str):

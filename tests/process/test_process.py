@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from .conftest import XOR
+from ..conftest import XOR
 
 NNCTL = [sys.executable, "-m", "nnctl"]
 
@@ -121,7 +121,7 @@ def test_a_wheel_holds_every_package_of_the_source(tmp_path):
     import zipfile
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     src = tmp_path / "src"
     shutil.copytree(root / "nnctl", src / "nnctl", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
@@ -132,4 +132,4 @@ def test_a_wheel_holds_every_package_of_the_source(tmp_path):
     packaged = {n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".py")}
     source = {p.relative_to(src).as_posix() for p in (src / "nnctl").rglob("*.py")}
     assert source - packaged == set()
-    assert {"nnctl/sweep/__init__.py", "nnctl/kernels.py"} <= packaged
+    assert {"nnctl/sweep/__init__.py", "nnctl/engine/kernels.py", "nnctl/sweep/backends/local.py"} <= packaged

@@ -7,7 +7,7 @@ import pytest
 from nnctl.config.loader import load_config
 from nnctl.errors import ConfigError
 
-from .conftest import XOR
+from ..conftest import XOR
 
 
 def _error(write, text, overrides=None) -> str:

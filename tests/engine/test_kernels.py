@@ -21,7 +21,7 @@ from nnctl.engine import kernels
 from nnctl.errors import UsageError
 from nnctl.training.trainer import setup
 
-from .conftest import CONFIGS, ROOT
+from ..conftest import CONFIGS, ROOT
 
 OPTIMIZERS = [
     (SGD, {"lr": 0.1}),

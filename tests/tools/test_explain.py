@@ -14,7 +14,7 @@ from nnctl.config.loader import load_config
 from nnctl.tools.gradcheck import check_gradients
 from nnctl.training.trainer import setup
 
-from .conftest import CONFIGS, ROOT
+from ..conftest import CONFIGS, ROOT
 
 TUTORIAL = CONFIGS / "xor_tutorial_mse.yaml"
 

@@ -13,7 +13,7 @@ from nnctl.engine import blas
 from nnctl.errors import DivergedError
 from nnctl.training.trainer import setup
 
-from .test_training_features import straight_and_resumed
+from ..training.test_training_features import straight_and_resumed
 
 
 def _numpy_bundles_openblas64() -> bool:

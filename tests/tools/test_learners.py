@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from .conftest import CONFIGS, PLUGINS
+from ..conftest import CONFIGS, PLUGINS
 
 RELU_XOR = """
     data: {source: xor, standardize: false}

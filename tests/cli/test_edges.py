@@ -22,7 +22,7 @@ from nnctl.config.loader import load_config
 from nnctl.engine import blas
 from nnctl.training.trainer import HISTORY_CAP, History, setup
 
-from .conftest import CONFIGS, XOR
+from ..conftest import CONFIGS, XOR
 
 NNCTL = [sys.executable, "-m", "nnctl"]
 

@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from .conftest import XOR
+from ..conftest import XOR
 
 XOR_ROWS = "x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n"
 

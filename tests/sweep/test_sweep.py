@@ -20,7 +20,7 @@ import pytest
 from nnctl.config.schema import SweepConfig
 from nnctl.sweep import space
 
-from .conftest import CONFIGS, DATASETS
+from ..conftest import CONFIGS, DATASETS
 
 NNCTL = [sys.executable, "-m", "nnctl"]
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}

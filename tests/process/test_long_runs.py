@@ -22,7 +22,7 @@ import numpy as np
 import pyte
 import pytest
 
-from .conftest import CONFIGS, DATASETS, ROOT, XOR
+from ..conftest import CONFIGS, DATASETS, ROOT, XOR
 
 NNCTL = [sys.executable, "-m", "nnctl"]
 SLOW = """

@@ -11,7 +11,7 @@ from nnctl.config.loader import load_config
 from nnctl.io import modelfile
 from nnctl.training.trainer import save_result, train
 
-from .conftest import XOR
+from ..conftest import XOR
 
 
 def _trained(write, text=XOR, out="m.npz", overrides=None):

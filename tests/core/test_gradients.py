@@ -12,7 +12,7 @@ from nnctl.core.losses import LOSSES
 from nnctl.core.model import MLP
 from nnctl.tools.gradcheck import check_gradients, numeric_gradient, relative_error
 
-from .conftest import PLUGINS
+from ..conftest import PLUGINS
 
 HIDDEN = [a for a in ACTIVATIONS if a != "softmax"]
 # Every output activation each loss accepts: bce needs sigmoid, cross_entropy softmax, mse any.

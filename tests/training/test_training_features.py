@@ -16,7 +16,7 @@ from nnctl.core.schedules import CosineLR, EarlyStopping, ExponentialLR, Plateau
 from nnctl.training import checkpoint
 from nnctl.training.trainer import Interrupted, save_result, setup
 
-from .conftest import XOR
+from ..conftest import XOR
 
 MINIBATCH = """
     seed: 3
@@ -231,7 +231,7 @@ def test_classifier_metrics_by_hand():
 
 @pytest.mark.parametrize("config,panels", [("xor.yaml", "decision boundary"), ("line.yaml", "fitted curve")])
 def test_plot_writes_a_png(nnctl, config, panels, tmp_path):
-    from .conftest import CONFIGS
+    from ..conftest import CONFIGS
 
     assert nnctl("train", CONFIGS / config, "-q", "--out", "m.npz", "--epochs", "20").code == 0
     r = nnctl("plot", "m.npz")
@@ -287,7 +287,7 @@ def test_schema_is_json_schema_that_accepts_the_shipped_configs(nnctl):
 
     from nnctl.io.yamlio import load_yaml
 
-    from .conftest import CONFIGS
+    from ..conftest import CONFIGS
 
     doc = json.loads(nnctl("schema").stdout)
     assert doc["title"] == "nnctl config" and "data" in doc["properties"]
@@ -322,7 +322,7 @@ def test_playground_sets_are_seeded_and_balanced():
 def test_playground_configs_learn(name):
     from nnctl.training.trainer import train
 
-    from .conftest import CONFIGS
+    from ..conftest import CONFIGS
 
     r = train(load_config(CONFIGS / f"{name}.yaml"))
     assert r.final.val_metrics["accuracy"] >= 0.9

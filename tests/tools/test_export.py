@@ -11,7 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from .conftest import DATASETS, PLUGINS
+from ..conftest import DATASETS, PLUGINS
 
 TOL = {"float64": 1e-12, "float32": 1e-5}
 ACTS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu"]

@@ -1,0 +1,124 @@
+"""`nnctl predict` and `nnctl evaluate`: a saved model on new rows."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nnctl.commands.common import DebugOpt, JsonOpt, PluginOpt, QuietOpt, guard
+from nnctl.errors import UsageError
+
+
+def predict(
+    model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
+    input: Annotated[str, typer.Argument(help="CSV with a header, or - for stdin.")] = "-",
+    proba: Annotated[bool, typer.Option("--proba", help="Add a probability column p_<label> per class.")] = False,
+    format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    no_header: Annotated[bool, typer.Option(
+        "--no-header", help="The input has no header: take the first columns in the model's feature order.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", help="Write here instead of stdout.")] = None,
+    plugin: PluginOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Predict for CSV rows; write one output row per input row, in order.
+
+    Columns are matched to the model's features by name; other columns (the target, ids) are
+    ignored. Classifiers write the class label, regressions the number.
+
+    Example: nnctl predict iris.npz datasets/iris.csv --proba > predictions.csv
+    """
+    with guard(debug):
+        from nnctl.io import modelfile
+        from nnctl.tools import predict as predmod
+
+        if format not in ("csv", "json"):
+            raise UsageError(f"--format: expected csv or json, got {format!r}")
+        if output is not None:
+            modelfile.check_writable(output)
+        mf = modelfile.load(model, plugin_files=plugin)
+        source = "stdin" if input == "-" else input
+        with _open_input(input) as fh:
+            def run(write):
+                predmod.stream_predict(mf, fh, write, source, header=not no_header, proba=proba, fmt=format)
+
+            if output is None:
+                run(_write_stdout)
+            else:  # the file appears, whole, only when every row succeeded
+                modelfile.atomic_write(output, lambda out: run(lambda text: out.write(text.encode())))
+
+
+def _write_stdout(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()  # a reader on a pipe gets each chunk of answers as it is ready
+
+
+@contextmanager
+def _open_input(path: str):
+    """A binary stream of a CSV file, or of stdin for '-'; DataError when it cannot be read."""
+    from nnctl.errors import DataError
+
+    if path == "-":
+        yield getattr(sys.stdin, "buffer", sys.stdin)
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise DataError("is a folder, expected a CSV file", source=path)
+    try:
+        fh = open(p, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise DataError("no such file", source=path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read it: {exc.strerror}", source=path) from None
+    with fh:
+        yield fh
+
+
+SHOWN_CLASSES = 20  # evaluate's terminal view: a full confusion matrix up to this many classes
+
+
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
+    data: Annotated[str, typer.Argument(help="Labelled CSV (features and target columns), or -.",
+                                        show_default=False)],
+    plugin: PluginOpt = None,
+    json_: JsonOpt = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Loss and metrics of a saved model on labelled data.
+
+    Example: nnctl evaluate iris.npz datasets/iris.csv --json
+    """
+    with guard(debug):
+        from nnctl import render as report
+        from nnctl.data import csvtable as csvio
+        from nnctl.io import modelfile
+        from nnctl.tools import predict as predmod
+
+        mf = modelfile.load(model, plugin_files=plugin)
+        table = csvio.read_table(data, predmod.csv_delimiter(mf), source="stdin" if data == "-" else data)
+        result = predmod.evaluate_table(mf, table)
+        if json_:
+            report.emit_json(result)
+            return
+        if quiet:
+            return
+        rows = [["loss", report.fmt(result["loss"])], ["rows", str(result["rows"])]]
+        rows += [[k, report.fmt(v, 4)] for k, v in result["metrics"].items()]
+        report.print_table(f"{model} on {data}", ["metric", "value"], rows)
+        if "classes" not in result:
+            return
+        labels = [str(c) for c in result["classes"]]
+        if len(labels) <= SHOWN_CLASSES:
+            report.print_table("confusion matrix (rows: true, columns: predicted)", ["", *labels],
+                               [[lab, *map(str, r)] for lab, r in zip(labels, result["confusion_matrix"],
+                                                                       strict=True)])
+        else:
+            top = result["confusions"][:SHOWN_CLASSES]
+            report.print_table(f"the {len(top)} most frequent confusions of {len(labels)} classes",
+                               ["true", "predicted", "rows"],
+                               [[str(c["true"]), str(c["predicted"]), str(c["count"])] for c in top])

@@ -1,0 +1,103 @@
+"""The one owner of SIGINT and SIGTERM.
+
+`install()` runs first thing in the console script, before Typer, NumPy or any command is
+imported: from then on Ctrl-C raises KeyboardInterrupt and SIGTERM raises `Terminated`, and the
+command line turns either into one message and exit 130 / 143 wherever the process is (parsing
+arguments, loading data, writing a file). Before `install()` runs, SIGTERM's default action ends
+the process, which a shell also reports as 143.
+
+`stop_requests(flag)` switches both signals, for the length of a training, to "stop between two
+batches" (the trainer reads the flag), so that a consistent checkpoint can be written; a second
+signal stops at once. `reclaim()` reinstalls nnctl's handlers after a library that installs its
+own (Ray does, in `ray.init`).
+"""
+
+from __future__ import annotations
+
+import signal
+
+
+class Terminated(BaseException):  # noqa: N818 - a signal, like KeyboardInterrupt
+    """SIGTERM, raised where the process is, so that files being written are cleaned up."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated
+
+
+def install() -> None:
+    """nnctl's handlers: SIGINT → KeyboardInterrupt, SIGTERM → Terminated."""
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (a library caller's worker thread): leave them be
+        pass
+
+
+reclaim = install
+
+
+def exit_status(signum: int | None) -> int:
+    """The shell's status for a process ended by this signal: 143 for SIGTERM, else 130."""
+    from nnctl.errors import ExitStatus
+
+    return int(ExitStatus.TERMINATED if signum == signal.SIGTERM else ExitStatus.INTERRUPTED)
+
+
+def describe(signum: int | None) -> str:
+    return "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+
+
+class stop_requests:  # noqa: N801 - used as a context manager, like contextlib's
+    """Ctrl-C and SIGTERM (what Slurm, Kubernetes, systemd and `timeout` send) set `flag[0]`
+    instead of raising, so that the trainer stops between two batches; a second signal raises at
+    once. `signum` is the signal received (None if none). The handlers before are restored on
+    exit."""
+
+    def __init__(self, flag: list[bool]):
+        self.flag, self.signum, self.previous = flag, None, {}
+
+    def _handler(self, signum, frame):
+        if self.flag[0]:
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        self.signum = signum
+        self.flag[0] = True
+
+    @property
+    def name(self) -> str:
+        return describe(self.signum)
+
+    @property
+    def exit_status(self) -> int:
+        return exit_status(self.signum)
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[sig] = signal.signal(sig, self._handler)
+            except ValueError:  # not the main thread: leave the signals as they are
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def run_main(run) -> None:
+    """Run the command line (`run()` returns its exit code) and exit; a Ctrl-C or SIGTERM that
+    arrives outside a command's own guard (while arguments are parsed, modules imported, the
+    process winds down) is one line and 130 / 143, never a traceback."""
+    import sys
+
+    try:
+        code = run()
+    except (KeyboardInterrupt, Terminated) as exc:
+        term = isinstance(exc, Terminated)
+        try:
+            print(f"error: {'terminated (SIGTERM)' if term else 'interrupted (Ctrl-C)'}", file=sys.stderr)
+        except (OSError, ValueError):
+            pass
+        code = exit_status(signal.SIGTERM if term else signal.SIGINT)
+    sys.exit(code)
