@@ -26,7 +26,7 @@ def init(
     Example: nnctl init csv --out my.yaml
     """
     with guard(debug):
-        from nnctl.io import modelfile
+        from nnctl.io import files
         from nnctl.starters import STARTERS, sweep_section
 
         if kind not in STARTERS:
@@ -37,8 +37,8 @@ def init(
             return
         if out.exists() and not force:
             raise UsageError("already exists; pass --force to overwrite it", source=str(out))
-        modelfile.check_writable(out)
-        modelfile.atomic_write(out, lambda fh: fh.write(text.encode()))
+        files.check_writable(out)
+        files.atomic_write(out, lambda fh: fh.write(text.encode()))
         if not quiet:
             print(f"wrote {out}: edit it, then run nnctl train {out}", file=sys.stderr)
 

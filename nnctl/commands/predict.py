@@ -32,13 +32,13 @@ def predict(
     Example: nnctl predict iris.npz datasets/iris.csv --proba > predictions.csv
     """
     with guard(debug):
-        from nnctl.io import modelfile
+        from nnctl.io import files, modelfile
         from nnctl.tools import predict as predmod
 
         if format not in ("csv", "json"):
             raise UsageError(f"--format: expected csv or json, got {format!r}")
         if output is not None:
-            modelfile.check_writable(output)
+            files.check_writable(output)
         mf = modelfile.load(model, plugin_files=plugin)
         source = "stdin" if input == "-" else input
         with _open_input(input) as fh:
@@ -48,7 +48,7 @@ def predict(
             if output is None:
                 run(_write_stdout)
             else:  # the file appears, whole, only when every row succeeded
-                modelfile.atomic_write(output, lambda out: run(lambda text: out.write(text.encode())))
+                files.atomic_write(output, lambda out: run(lambda text: out.write(text.encode())))
 
 
 def _write_stdout(text: str) -> None:

@@ -45,7 +45,7 @@ def train(
 
         from nnctl import render as report
         from nnctl.config.loader import load_config
-        from nnctl.io import modelfile
+        from nnctl.io import files, modelfile
         from nnctl.training import callbacks, checkpoint
         from nnctl.training import trainer as trainmod
 
@@ -54,7 +54,7 @@ def train(
         cfg.output = out_path
         for path in (out_path, metrics_csv):
             if path is not None:
-                modelfile.check_writable(path)
+                files.check_writable(path)
         ckpt_path = checkpoint.path_for(out_path)
         init = modelfile.load(init_from, plugin_files=config_plugins(cfg)).model if init_from else None
         trainer = trainmod.setup(cfg)

@@ -172,7 +172,7 @@ class Results:
         return self.folder / "trials.csv"
 
     def open(self, resume: bool, resolved: dict) -> None:
-        from nnctl.io.modelfile import check_writable
+        from nnctl.io.files import check_writable
 
         state = self.folder / "sweep.json"
         if self.folder.exists() and not self.folder.is_dir():
@@ -193,7 +193,7 @@ class Results:
             self.rows = self._read()
         self.folder.mkdir(parents=True, exist_ok=True)
         check_writable(self.path)
-        from nnctl.io.modelfile import atomic_write
+        from nnctl.io.files import atomic_write
 
         atomic_write(state, lambda fh: fh.write(json.dumps(resolved, sort_keys=True, indent=1).encode()))
         if not self.path.exists():
@@ -405,8 +405,9 @@ def best_files(plan: Plan, backend, results: Results, keeper: Keeper) -> dict | 
     """best.yaml and best.npz for the best point: its first repeat's model as the run returned it,
     or (after a resume, when that run happened earlier) trained again in a worker: the same code,
     data and seed give the same numbers. None when no run ended ok."""
+    from nnctl.io.files import atomic_write
     from nnctl.io.jsonio import dumps
-    from nnctl.io.modelfile import atomic_write, write_npz_atomic
+    from nnctl.io.modelfile import write_npz_atomic
     from nnctl.io.yamlio import dump_yaml
 
     board = ranked(points_of(results.rows, plan.metric), plan.mode)

@@ -155,7 +155,7 @@ def build(mf: ModelFile, opset: int = DEFAULT_OPSET):
 
 def export(mf: ModelFile, out: str | Path, opset: int = DEFAULT_OPSET) -> None:
     """Build, check and write the graph (atomically)."""
-    from nnctl.io.modelfile import atomic_write
+    from nnctl.io.files import atomic_write
 
     data = build(mf, opset).SerializeToString()
     atomic_write(out, lambda fh: fh.write(data))

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.errors import NnctlError, UsageError
-from nnctl.io.modelfile import ModelFile, atomic_write
+from nnctl.io.files import atomic_write
+from nnctl.io.modelfile import ModelFile
 
 
 def _matplotlib():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 
@@ -48,20 +47,6 @@ def test_same_config_and_seed_give_the_same_bytes(write, tmp_path):
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     _trained(write, XOR.replace("seed: 0", "seed: 1"), out="c.npz")
     assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "c.npz").read_bytes()
-
-
-def test_atomic_write_leaves_no_temporary_file(tmp_path):
-    def boom(fh):
-        fh.write(b"half")
-        raise KeyboardInterrupt
-
-    (tmp_path / "keep.npz").write_bytes(b"old")
-    try:
-        modelfile.atomic_write(tmp_path / "keep.npz", boom)
-    except KeyboardInterrupt:
-        pass
-    assert (tmp_path / "keep.npz").read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["keep.npz"]
 
 
 def test_float32_model_round_trip(write):
