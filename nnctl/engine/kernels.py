@@ -20,7 +20,7 @@ environment keeps every step in NumPy; `NNCTL_ACCEL=numba` uses these on every n
 error when numba is missing).
 
 `d` is weight decay's mask (λ on every weight's slot, 0 on the biases'), or an empty array: the
-decay term g + W·d is then added inside the same pass, as `model.Workspace` would have added it.
+decay term g + W·d is then added inside the same pass, as `engine.workspace.Workspace` would have added it.
 """
 
 from __future__ import annotations

@@ -21,11 +21,12 @@ from nnctl.config.loader import Config
 from nnctl.core import metrics as metricsmod
 from nnctl.core.activations import ACTIVATIONS, Activation
 from nnctl.core.losses import LOSSES, Loss
-from nnctl.core.model import MLP, Workspace
+from nnctl.core.model import MLP
 from nnctl.core.optim import Optimizer, make_optimizer
 from nnctl.core.schedules import Constant, EarlyStopping, make_schedule
 from nnctl.data import datasets as datamod
 from nnctl.engine import kernels
+from nnctl.engine.workspace import Workspace
 from nnctl.errors import ConfigError, DivergedError, NnctlError
 
 

@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnctl.config.loader import load_config
-from nnctl.core import model as modelmod
-from nnctl.engine import blas
+from nnctl.engine import blas, workspace
 from nnctl.errors import DivergedError
 from nnctl.training.trainer import setup
 
@@ -34,7 +33,7 @@ def fresh_lookup():
 
 @pytest.fixture
 def fuse_any_size(monkeypatch):
-    monkeypatch.setattr(modelmod, "FUSE_MIN_PARAMS", 0)
+    monkeypatch.setattr(workspace, "FUSE_MIN_PARAMS", 0)
 
 
 def test_numpys_own_blas_is_found_where_numpy_bundles_it(fresh_lookup):
@@ -153,13 +152,13 @@ def test_only_plain_sgd_without_weight_decay_is_fused(write, fuse_any_size, chan
 def test_a_small_net_keeps_the_separate_update(write):
     """Below FUSE_MIN_PARAMS a call through ctypes costs more than the update pass it saves."""
     trainer = setup(load_config(write("s.yaml", PLAIN_SGD)))
-    assert trainer.model.flat.size < modelmod.FUSE_MIN_PARAMS
+    assert trainer.model.flat.size < workspace.FUSE_MIN_PARAMS
     assert trainer.ws.gemm is None and trainer.update == trainer.optimizer.step_scaled
 
 
 def test_a_large_net_is_fused(write):
     trainer = setup(load_config(write("s.yaml", PLAIN_SGD), ["model.layers.0.units=256", "model.layers.1.units=128"]))
-    assert trainer.model.flat.size >= modelmod.FUSE_MIN_PARAMS
+    assert trainer.model.flat.size >= workspace.FUSE_MIN_PARAMS
     assert (trainer.ws.gemm is not None) == AVAILABLE
 
 
