@@ -67,11 +67,10 @@ def schema(debug: DebugOpt = False) -> None:
     Example: nnctl schema > nnctl.config.schema.json
     """
     with guard(debug):
-        import json
-
         from nnctl.config.loader import json_schema
+        from nnctl.io import jsonio
 
-        sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+        sys.stdout.write(jsonio.dumps(json_schema(), indent=2) + "\n")
 
 
 SHELLS = ("bash", "zsh", "fish")

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.errors import ConfigError, UsageError
+from nnctl.io import jsonio
 from nnctl.plugins import plugin_file
 from nnctl.sweep import space
 from nnctl.sweep.runner import Shared, Task
@@ -195,7 +196,7 @@ class Results:
         check_writable(self.path)
         from nnctl.io.files import atomic_write
 
-        atomic_write(state, lambda fh: fh.write(json.dumps(resolved, sort_keys=True, indent=1).encode()))
+        atomic_write(state, lambda fh: fh.write(jsonio.dumps_private(resolved, sort_keys=True, indent=1).encode()))
         if not self.path.exists():
             with open(self.path, "w", newline="", encoding="utf-8") as fh:
                 csv.writer(fh, lineterminator="\n").writerow(self.columns)

@@ -15,12 +15,12 @@ float64, measured). `onnx` is an optional extra, imported only here.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from nnctl.errors import UsageError
+from nnctl.io import jsonio
 from nnctl.io.modelfile import ModelFile
 
 DEFAULT_OPSET = 17  # conservative: what onnxruntime releases of the last years all run
@@ -147,8 +147,8 @@ def build(mf: ModelFile, opset: int = DEFAULT_OPSET):
 
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="nnctl", producer_version=__version__,
                               ir_version=helper.find_min_ir_version_for(opsets))
-    helper.set_model_props(proto, {"features": json.dumps(mf.features), "targets": json.dumps(mf.targets),
-                                   "classes": json.dumps(classes)})
+    helper.set_model_props(proto, {"features": jsonio.dumps(mf.features), "targets": jsonio.dumps(mf.targets),
+                                   "classes": jsonio.dumps(classes)})
     onnx.checker.check_model(proto, full_check=True)
     return proto
 

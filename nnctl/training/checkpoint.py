@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.errors import ModelFileError
+from nnctl.io import jsonio
 from nnctl.io.modelfile import read_npz, write_npz_atomic
 from nnctl.training.trainer import History, PartialEpoch, Trainer, records_from_columns
 
@@ -59,7 +60,7 @@ def save(path: str | Path, trainer: Trainer) -> None:
     }
     # Python's JSON, Infinity included: early stopping's and the plateau's `best` start at inf,
     # and only nnctl reads a checkpoint (the model file's JSON is strict, see jsonsafe)
-    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    arrays["meta"] = np.array(jsonio.dumps_private(meta, sort_keys=True))
     write_npz_atomic(path, arrays)
 
 
