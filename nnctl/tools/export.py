@@ -3,8 +3,8 @@
 One input, `input` [N, n_features] (N dynamic) of the model's dtype, columns in the model's
 feature order; standardisation (x − μ) / σ in the graph; per layer a Gemm and the activation;
 a classifier's `probabilities` [N, C] (bce: p(classes[0]), p(classes[1])) and `label` [N]
-(ArgMax, then a Gather from the class list: int64 when every class is an integer, else
-strings); a regression's `prediction` [N, n_targets].
+(ArgMax, then a Gather from the class list: int64 when every class is an integer that int64
+holds, else strings); a regression's `prediction` [N, n_targets].
 
 Every constant is an initializer of the model's dtype: ONNX float attributes are 32-bit, so a
 float64 model would lose precision to one (LeakyRelu's alpha 0.01 is not exact in 32 bits).
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl.data.datasets import is_int64
 from nnctl.errors import UsageError
 from nnctl.io import jsonio
 from nnctl.io.modelfile import ModelFile
@@ -131,7 +132,7 @@ def build(mf: ModelFile, opset: int = DEFAULT_OPSET):
         else:
             probs = g.op("Identity", [a], output="probabilities")
         index = g.op("ArgMax", [probs], "index", axis=1, keepdims=0)
-        integer = all(isinstance(c, int) and not isinstance(c, bool) for c in classes)
+        integer = all(is_int64(c) for c in classes)  # else text: a label beyond int64 too
         table = np.array(classes, dtype=np.int64) if integer else np.array([str(c) for c in classes], dtype=object)
         g.op("Gather", [g.const("classes", table, cast=False), index], output="label", axis=0)
         label_type = onnx.TensorProto.INT64 if integer else onnx.TensorProto.STRING
