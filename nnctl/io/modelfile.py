@@ -328,6 +328,29 @@ def fitted_line(meta: dict, arrays: dict[str, np.ndarray]) -> dict | None:
     return {"slope": w, "intercept": b}
 
 
+def describe(path: str | Path, weights: bool = False) -> dict:
+    """What `nnctl info` shows (docs/commands/info.md): layers with their fan-in, the parameter
+    count, features, targets, classes, loss, dtype, the training config and final metrics; the
+    fitted line of a one-feature identity model; every W and b with `weights`. Plugin
+    activations are named, never loaded."""
+    meta, arrays = inspect(path)
+    layers, fan_in = [], len(meta["features"])
+    for i, layer in enumerate(meta["layers"]):
+        layers.append({"index": i, "in": fan_in, "units": layer["units"], "activation": layer["activation"]})
+        fan_in = layer["units"]
+    names = [f"{k}{i}" for i in range(len(layers)) for k in "Wb"]
+    doc = {"layers": layers, "parameters": sum(int(arrays[n].size) for n in names),
+           "features": meta["features"], "targets": meta["targets"], "classes": meta.get("classes"),
+           "loss": meta["loss"], "dtype": str(arrays["W0"].dtype), "standardized": "x_mean" in arrays,
+           "epochs": meta.get("epochs"), "config": meta.get("config"), "metrics": meta.get("metrics")}
+    line = fitted_line(meta, arrays)
+    if line is not None:
+        doc["line"] = line
+    if weights:
+        doc["weights"] = {n: arrays[n].tolist() for n in names}
+    return doc
+
+
 def load(path: str | Path, plugin_files: list[Path] | None = None) -> ModelFile:
     """Read and validate a model file. Raises ModelFileError naming the key at fault."""
     meta, arrays = inspect(path)

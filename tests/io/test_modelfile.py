@@ -54,3 +54,13 @@ def test_float32_model_round_trip(write):
     mf = modelfile.load("m.npz")
     assert mf.model.dtype == np.float32
     assert mf.model.predict(mf.transform(np.zeros((1, 2)))).dtype == np.float32
+
+
+def test_describe_counts_what_the_layers_imply(write):
+    """2 features → 4 tanh → 1 sigmoid: (2·4 + 4) + (4·1 + 1) = 17 parameters, counted by hand."""
+    _trained(write, out="m.npz")
+    doc = modelfile.describe("m.npz", weights=True)
+    assert [(la["in"], la["units"]) for la in doc["layers"]] == [(2, 4), (4, 1)]
+    assert doc["parameters"] == 17 and doc["dtype"] == "float64"
+    assert np.array_equal(np.array(doc["weights"]["W1"]), np.load("m.npz")["W1"])
+    assert "weights" not in modelfile.describe("m.npz")
