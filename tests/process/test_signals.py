@@ -1,5 +1,5 @@
 """SIGTERM at any moment of any command, as Slurm, Kubernetes or `timeout` send it: exit 143 and
-one `error:` line, never a traceback or exit 1 (docs/commands/train.md, "Stopping a run"). Before
+one `error:` line, never a traceback or exit 1 (docs/errors.md, "Ctrl-C and SIGTERM"). Before
 nnctl's own code runs (the interpreter starting), the default action ends the process: -15 here,
 143 in a shell."""
 
