@@ -1,6 +1,6 @@
 """The .npz model file: written atomically and byte-for-byte reproducibly, read without trust.
 
-Layout (README, "The model file"): `W0, b0, W1, b1, …`, optional `x_mean`/`x_std`, and `meta`,
+Layout (docs/model-file.md): `W0, b0, W1, b1, …`, optional `x_mean`/`x_std`, and `meta`,
 a 0-d string array of JSON. Reading never unpickles, checks every member's header and size
 before allocating, and checks names, shapes, dtypes and values against `meta`.
 """

@@ -69,7 +69,7 @@ def plan(config_path: Path, overrides: list[str], trials: int | None) -> Plan:
     sw = cfg.sweep
     if sw is None:
         raise ConfigError("has no sweep: section; nnctl sweep needs one (method, parameters, …; see "
-                          "nnctl init --sweep or the README)", source=source)
+                          "nnctl init --sweep or docs/commands/sweep.md)", source=source)
     raw = _absolute_paths(copy.deepcopy(raw), cfg, base_dir)
     shared = Shared(base=raw, plugins=_plugin_sources(cfg, base_dir))
     keys = list(sw.parameters)

@@ -87,7 +87,7 @@ def explain(trainer: trainmod.Trainer, rows: int, eps: float = 1e-6) -> dict:
 
 
 def as_json(doc: dict) -> dict:
-    """The SPEC's document: matrices as lists of rows."""
+    """explain's --json document (docs/commands/explain.md): matrices as lists of rows."""
     def plain(v):
         if isinstance(v, np.ndarray):
             return v.tolist()
