@@ -72,10 +72,10 @@ def train(
         on_epoch = callbacks.chain(callbacks.Checkpointer(trainer, ckpt_path, checkpoint_every), csv_log, reporter)
         resume_cmd = _resume_command(config, set_, seed, epochs, out, ckpt_path)
         t0 = time.perf_counter()
-        reporter.start()
         stop = signals.stop_requests(trainer.stop_flag)
         try:
-            with stop:
+            with stop:  # before the table's header: a signal from then on leaves a checkpoint
+                reporter.start()
                 trainer.fit(on_epoch)
         except trainmod.Interrupted as exc:
             reporter.stop()

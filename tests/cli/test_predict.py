@@ -151,3 +151,39 @@ def test_evaluate_loss_equals_an_independent_computation(nnctl, xor_config, writ
     y = np.array([0, 1, 1, 0])
     p = np.array(proba)
     assert abs(doc["loss"] - np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)))) < 1e-12
+
+
+def test_many_classes_give_bounded_confusions_and_full_labels(nnctl, write):
+    rng = np.random.default_rng(0)
+    k = 60
+    labels = [f"class-with-a-long-name-{i:03d}" for i in range(k)]
+    rows = [(*rng.normal(size=2), labels[i % k]) for i in range(600)]
+    write("d.csv", "a,b,label\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+    cfg = write("c.yaml", f"""
+        data: {{source: csv, path: d.csv, target: label}}
+        model: {{layers: [{{units: {k}, activation: softmax}}]}}
+        train: {{loss: cross_entropy, epochs: 3, optimizer: adam}}
+        """)
+    assert nnctl("train", cfg, "-q").code == 0
+    doc = nnctl("evaluate", "c.npz", "d.csv", "--json").json()
+    assert doc["confusion_matrix"] is None and doc["rows"] == 600
+    assert sum(c["count"] for c in doc["confusions"]) == round(600 * (1 - doc["metrics"]["accuracy"]))
+    counts = [c["count"] for c in doc["confusions"]]
+    assert counts == sorted(counts, reverse=True)
+    text = nnctl("evaluate", "c.npz", "d.csv").stdout
+    assert "most frequent confusions of 60 classes" in text
+    top = doc["confusions"][0]
+    assert top["true"] in text and top["predicted"] in text and "…" not in text
+
+
+def test_evaluate_regression_metrics(nnctl, write):
+    cfg = write("line.yaml", """
+        data: {source: line, n: 300, noise: 0.0, standardize: false}
+        model: {layers: [{units: 1, activation: identity}]}
+        train: {loss: mse, optimizer: {name: sgd, lr: 0.5}, epochs: 300}
+        """)
+    nnctl("train", cfg, "-q")
+    data = write("d.csv", "x,y\n" + "".join(f"{x},{2 * x + 3}\n" for x in np.linspace(-1, 1, 11)))
+    doc = nnctl("evaluate", "line.npz", data, "--json").json()
+    assert set(doc["metrics"]) == {"rmse", "mae", "r2"}
+    assert doc["metrics"]["rmse"] < 1e-3 and doc["metrics"]["r2"] > 0.9999

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 import numpy as np
 
@@ -10,7 +11,7 @@ from nnctl.config.loader import load_config
 from nnctl.io import modelfile
 from nnctl.training.trainer import save_result, train
 
-from ..conftest import XOR
+from ..conftest import XOR, run_nnctl
 
 
 def _trained(write, text=XOR, out="m.npz", overrides=None):
@@ -64,3 +65,19 @@ def test_describe_counts_what_the_layers_imply(write):
     assert doc["parameters"] == 17 and doc["dtype"] == "float64"
     assert np.array_equal(np.array(doc["weights"]["W1"]), np.load("m.npz")["W1"])
     assert "weights" not in modelfile.describe("m.npz")
+
+
+def test_an_overflowing_float32_validation_loss_is_saved_as_null(tmp_path):
+    (tmp_path / "ov.csv").write_text("x,y\n" + "".join(f"{i % 7},{i % 7 * 2}\n" for i in range(40)) + "1e30,1\n")
+    (tmp_path / "ov.yaml").write_text(textwrap.dedent("""
+        seed: 3
+        data: {source: csv, path: ov.csv, target: y, validation_split: 0.5, standardize: false}
+        model: {layers: [{units: 1}]}
+        train: {loss: mse, epochs: 3, dtype: float32, optimizer: {name: sgd, lr: 0.001}}
+        """))
+    r = run_nnctl(["train", "ov.yaml", "--json", "-o", "ov.npz"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert '"val_loss": null' in r.stdout and "Infinity" not in r.stdout and "NaN" not in r.stdout
+    assert json.loads(r.stdout)["loss"] > 0
+    info = run_nnctl(["info", "ov.npz", "--json"], tmp_path)
+    assert info.returncode == 0 and json.loads(info.stdout)["metrics"]["val_loss"] is None
