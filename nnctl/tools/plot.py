@@ -66,12 +66,17 @@ def plot_model(mf: ModelFile, out: str | Path) -> list[str]:
         (_boundary_panel if boundary else _curve_panel)(axes[0][1], mf, points)
     if panels[-1] == "diagnostics":
         _diagnostics_panel(axes[0][-1], history)
+    _save_png(plt, fig, out)
+    return panels
+
+
+def _save_png(plt, fig, out: str | Path) -> None:
+    """The figure as a PNG, written atomically, then closed."""
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     atomic_write(out, lambda fh: fh.write(buf.getvalue()))
-    return panels
 
 
 def plot_compare(models: list[tuple[str, dict]], out: str | Path) -> list[str]:
@@ -98,11 +103,7 @@ def plot_compare(models: list[tuple[str, dict]], out: str | Path) -> list[str]:
     ax.set_title(f"loss per epoch, {len(models)} models")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write(out, lambda fh: fh.write(buf.getvalue()))
+    _save_png(plt, fig, out)
     return [f"loss curves of {len(models)} models"]
 
 
