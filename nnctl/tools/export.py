@@ -160,3 +160,14 @@ def export(mf: ModelFile, out: str | Path, opset: int = DEFAULT_OPSET) -> None:
 
     data = build(mf, opset).SerializeToString()
     atomic_write(out, lambda fh: fh.write(data))
+
+
+def export_file(path: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -> dict:
+    """`nnctl export`: the model file at `path` as an ONNX file at `out`; returns its meta. A
+    plugin activation is refused from the meta alone, before any plugin code could run."""
+    from nnctl.io import modelfile
+
+    meta, _ = modelfile.inspect(path)
+    check_exportable(meta, str(path))
+    export(modelfile.load(path), out, opset)
+    return meta
