@@ -63,11 +63,15 @@ def test_an_overflowing_regression_output_is_null(nnctl, write):
 
 def test_every_json_document_is_strict_json(nnctl, xor_config, write):
     data = write("xor.csv", XOR_ROWS)
+    sweep = write("sweep.yaml", xor_config.read_text().replace("epochs: 300", "epochs: 20")
+                  + "sweep: {method: grid, parameters: {train.optimizer.lr: {values: [0.1, 1.0e+300]}}}\n")
     docs = [nnctl("train", xor_config, "--json", "--out", "xor.npz").stdout,
             nnctl("info", "xor.npz", "--json").stdout,
             nnctl("evaluate", "xor.npz", data, "--json").stdout,
             nnctl("predict", "xor.npz", data, "--format", "json", "--proba").stdout,
             nnctl("gradcheck", xor_config, "--json").stdout,
+            nnctl("explain", xor_config, "--json").stdout,
+            nnctl("sweep", sweep, "--workers", "1", "--json", "--out", "s").stdout,
             nnctl("schema").stdout]
     for text in docs:
         assert isinstance(strict_json(text), dict | list)
