@@ -42,14 +42,16 @@ def train(
     with guard(debug):
         from nnctl import render as report
         from nnctl.config.loader import load_config
-        from nnctl.training import checkpoint
         from nnctl.training.run import Interrupted, UnsavedRun, run_training
 
         cfg = load_config(config, overrides(set_, seed, epochs))
         out_path = out or cfg.output or f"{config.stem}.npz"
         cfg.output = out_path
-        resume_cmd = _resume_command(config, set_, seed, epochs, out, checkpoint.path_for(out_path))
         progress = _Progress(quiet or json_)
+
+        def resume_with(ckpt) -> str:
+            return _resume_command(config, set_, seed, epochs, out, ckpt)
+
         stop = signals.stop_requests([False])
         try:
             result = run_training(cfg, out=out_path, init_from=init_from, resume=resume,
@@ -58,13 +60,13 @@ def train(
         except Interrupted as exc:
             progress.stop()
             report.error(f"interrupted ({stop.name}) during epoch {exc.epoch}; {out_path} was not changed; "
-                         f"checkpoint written: resume with {resume_cmd}")
+                         f"checkpoint written: resume with {resume_with(exc.checkpoint)}")
             raise typer.Exit(stop.exit_status) from None
         except UnsavedRun as exc:
             if exc.checkpoint is None:
                 raise
-            raise WriteError(f"{exc.message}: once there is room, save it without training again with "
-                             f"{resume_cmd} (add --out to write elsewhere)", source=exc.source) from None
+            hint = f"once there is room, save it without training again with {resume_with(exc.checkpoint)}"
+            raise WriteError(f"{exc.message}: {hint} (add --out to write elsewhere)", source=exc.source) from None
         finally:
             progress.stop()
         if json_:

@@ -83,15 +83,15 @@ def run_training(cfg: Config, *, out: str | Path | None = None, init_from: str |
     manager with such a `flag` (signals.stop_requests): it is entered for the epochs only. raw: train on these rows
     (data.datasets.RawData) instead of the config's data. plugin_files: {plugin spec: file}.
     """
-    ckpt = Path(checkpoint_path) if checkpoint_path is not None else (
-        checkpoint.path_for(out) if out is not None else None)
-    if checkpoint_every and ckpt is None:
-        raise UsageError("checkpoint_every needs a checkpoint path (or an output file to put it beside)")
     from nnctl.io.modelfile import check_writable
 
     for path in (out, metrics_csv):  # before hours of training, not after
         if path is not None:
             check_writable(path)
+    ckpt = Path(checkpoint_path) if checkpoint_path is not None else (
+        checkpoint.path_for(out) if out is not None else None)
+    if checkpoint_every and ckpt is None:
+        raise UsageError("checkpoint_every needs a checkpoint path (or an output file to put it beside)")
     trainer = setup(cfg, plugin_files=plugin_files, raw=raw)
     if init_from is not None:
         _copy_init(init_from, trainer, cfg)
