@@ -92,13 +92,11 @@ def run_training(cfg: Config, *, out: str | Path | None = None, init_from: str |
         checkpoint.path_for(out) if out is not None else None)
     if checkpoint_every and ckpt is None:
         raise UsageError("checkpoint_every needs a checkpoint path (or an output file to put it beside)")
-    trainer = setup(cfg, plugin_files=plugin_files, raw=raw)
+    trainer = setup(cfg, plugin_files=plugin_files, raw=raw, stop_flag=getattr(stop, "flag", stop))
     if init_from is not None:
         _copy_init(init_from, trainer, cfg)
     if resume is not None:
         checkpoint.restore(resume, trainer)
-    if stop is not None:
-        trainer.stop_flag = getattr(stop, "flag", stop)
     scope = stop if hasattr(stop, "__enter__") else contextlib.nullcontext()
     if on_start is not None:
         on_start(trainer)

@@ -62,7 +62,7 @@ class Trainer:
     to stop; `stop_flag[0]`, set from outside (a signal handler), stops between two batches."""
 
     def __init__(self, cfg: Config, model: MLP, prepared: build.Prepared, rng: np.random.Generator,
-                 source=None):
+                 source=None, stop_flag: list[bool] | None = None):
         tc = cfg.train
         self.cfg, self.model, self.prepared, self.rng = cfg, model, prepared, rng
         self.optimizer: Optimizer = make_optimizer(tc.optimizer, model.flat)
@@ -86,7 +86,7 @@ class Trainer:
         self.last_epoch: int | None = None  # the epoch early stopping ended on: it gets a table row too
         self.epoch = 0  # epochs completed
         self.partial: PartialEpoch | None = None
-        self.stop_flag = [False]
+        self.stop_flag = stop_flag if stop_flag is not None else [False]
         if source is None:
             s = prepared.split
             n = s.X_train_aug.shape[0]
@@ -329,14 +329,16 @@ class Trainer:
         self.partial = None if p is None else PartialEpoch(int(p["rows"]), float(p["total"]), p["outputs"])
 
 
-def setup(cfg: Config, init_from: MLP | None = None, plugin_files=None, raw: RawData | None = None) -> Trainer:
+def setup(cfg: Config, init_from: MLP | None = None, plugin_files=None, raw: RawData | None = None,
+          stop_flag: list[bool] | None = None) -> Trainer:
     """Everything before the first epoch: one Generator from the seed feeds data, split and init.
     `raw` trains on rows given directly (X, and y as numbers or labels) instead of `data.source`.
-    `init_from`: start from its weights (ValueError naming the first shape that differs)."""
+    `init_from`: start from its weights (ValueError naming the first shape that differs).
+    `stop_flag`: the trainer's stop request (see Trainer)."""
     rng = np.random.default_rng(cfg.seed)
     acts = build.build_activations(cfg, plugin_files)
     prepared = build.prepare_data(cfg, rng, raw)
     model = build.build_model(cfg, prepared.split.X_train.shape[1], rng, acts)
     if init_from is not None:
         model = build.copy_weights(init_from, model)
-    return Trainer(cfg, model, prepared, rng)
+    return Trainer(cfg, model, prepared, rng, stop_flag=stop_flag)
