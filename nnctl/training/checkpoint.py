@@ -5,8 +5,7 @@ Every array of the state is one member, named by its path in the state (`optimiz
 of the state, with the format and version, is the JSON member `meta`, in which an array's place
 holds `{"array": "<member>"}`. Resuming rebuilds the data from the same config and seed, then
 loads the state, so an interrupted-and-resumed run ends with the same bytes as one that ran
-straight through. `dumps`/`loads` give the same file as bytes (a run that moves between
-processes).
+straight through. `dumps`/`loads` do the same with bytes (a run that moves between processes).
 """
 
 from __future__ import annotations
@@ -63,7 +62,7 @@ def save(path: str | Path, trainer) -> None:
 
 
 def dumps(trainer) -> bytes:
-    """The checkpoint file's bytes, without a file."""
+    """The checkpoint as bytes (the same .npz, in memory), for a run that moves between processes."""
     buf = io.BytesIO()
     np.savez(buf, **_arrays(trainer))
     return buf.getvalue()
