@@ -3,7 +3,7 @@
 A checkpoint is an .npz beside the model file (`<model stem>.ckpt.npz`), written atomically.
 Every array of the state is one member, named by its path in the state (`optimizer.m`); the rest
 of the state, with the format and version, is the JSON member `meta`, in which an array's place
-holds `{"array": "<member>"}`. Resuming rebuilds the data from the same config and seed, then
+holds `{"@array": "<member>"}`. Resuming rebuilds the data from the same config and seed, then
 loads the state, so an interrupted-and-resumed run ends with the same bytes as one that ran
 straight through. `dumps`/`loads` do the same with bytes (a run that moves between processes).
 """
@@ -22,6 +22,7 @@ from nnctl.io.modelfile import read_npz, write_npz_atomic
 
 FORMAT = "nnctl-checkpoint"
 VERSION = 4  # 4: the Trainer's state, arrays by path; 3: the history as numeric columns
+ARRAY = "@array"  # marks, in `meta`, the place of an array stored as its own member
 
 
 def path_for(model_path: str | Path) -> Path:
@@ -33,7 +34,7 @@ def _split(value, path: str, arrays: dict):
     """The state with each array replaced by a reference to its member in `arrays`."""
     if isinstance(value, np.ndarray):
         arrays[path] = value
-        return {"array": path}
+        return {ARRAY: path}
     if isinstance(value, dict):
         return {k: _split(v, f"{path}.{k}" if path else str(k), arrays) for k, v in value.items()}
     return value
@@ -41,8 +42,8 @@ def _split(value, path: str, arrays: dict):
 
 def _join(value, arrays: dict):
     if isinstance(value, dict):
-        if set(value) == {"array"} and isinstance(value["array"], str):
-            return arrays[value["array"]]
+        if set(value) == {ARRAY} and isinstance(value[ARRAY], str):
+            return arrays[value[ARRAY]]
         return {k: _join(v, arrays) for k, v in value.items()}
     return value
 
