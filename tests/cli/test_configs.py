@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nnctl.config.loader import load_config
-from nnctl.training.trainer import train
+from nnctl.training.run import train
 
 from ..conftest import CONFIGS
 
@@ -59,7 +59,7 @@ def test_relu_adam_net_learns_xor():
 
 @pytest.mark.parametrize("name", ["circles", "moons", "gauss", "spiral"])
 def test_playground_configs_learn(name):
-    from nnctl.training.trainer import train
+    from nnctl.training.run import train
 
     from ..conftest import CONFIGS
 
