@@ -75,7 +75,7 @@ def explain(trainer: trainmod.Trainer, rows: int, eps: float = 1e-6) -> dict:
               in zip(model.param_names, model.params, grads, after_model.params, strict=True)]
     acts = [a.name for a in model.activations]
     return {
-        "rows": n, "inputs": X, "targets": Y, "loss_name": cfg.train.loss, "weight_decay": wd,
+        "rows": n, "inputs": X, "targets": Y, "loss_name": cfg.train.loss_name, "weight_decay": wd,
         "forward": [{"layer": i, "activation": acts[i], "W": model.W[i], "b": model.b[i], "Z": cache.Z[i],
                      "A": cache.A[i + 1]} for i in range(len(model.W))],
         "loss": value, "loss_per_row": per_row,

@@ -20,7 +20,7 @@ import numpy as np
 from nnctl.config.loader import Config
 from nnctl.core import metrics as metricsmod
 from nnctl.core.activations import ACTIVATIONS, Activation
-from nnctl.core.losses import LOSSES, Loss
+from nnctl.core.losses import Loss, make_loss
 from nnctl.core.model import MLP, Workspace
 from nnctl.core.optim import Optimizer, make_optimizer
 from nnctl.core.schedules import Constant, EarlyStopping, make_schedule
@@ -71,7 +71,7 @@ def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | N
     """The config's data (or `raw`, rows given directly), encoded, split, scaled and cast."""
     raw = raw if raw is not None else datamod.load_raw(cfg, cfg.base_dir, rng)
     try:
-        enc = datamod.encode(raw, cfg.train.loss, cfg.model.layers[-1].units,
+        enc = datamod.encode(raw, cfg.train.loss_name, cfg.model.layers[-1].units,
                              f"model.layers.{len(cfg.model.layers) - 1}.units")
         cfg.model.layers[-1].units = enc.Y.shape[1]  # `units: auto`, resolved from the data
     except ConfigError as exc:
@@ -83,7 +83,7 @@ def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | N
         raise
     split = datamod.make_split(enc, cfg.data.validation_split, rng, cfg.data.standardize,
                                np.dtype(cfg.train.dtype))
-    return Prepared(split, enc.features, enc.targets, enc.classes, LOSSES[cfg.train.loss]())
+    return Prepared(split, enc.features, enc.targets, enc.classes, make_loss(cfg.train.loss))
 
 
 def resolve_units(cfg: Config) -> Config:
@@ -559,7 +559,7 @@ def history_columns(history: History, diag: list[str] = ()) -> dict[str, list]:
 def model_meta(cfg: Config, result: TrainResult) -> dict:
     p = result.prepared
     return {
-        "loss": cfg.train.loss,
+        "loss": cfg.train.loss_name,
         "features": p.features,
         "targets": p.targets,
         "classes": p.classes,

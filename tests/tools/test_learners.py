@@ -159,7 +159,7 @@ def test_normal_std_and_uniform_limit_initialise_as_asked(nnctl, write):
     assert m["W0"].std() == pytest.approx(0.01, rel=0.05) and abs(m["W0"].mean()) < 0.001
     assert np.abs(m["W1"]).max() <= 0.25 and np.abs(m["W1"]).max() > 0.24
     resolved = nnctl("config", cfg, "--set", "model.init.std=0.5").stdout
-    assert "init: {name: normal, std: 0.5, limit: null}" in resolved
+    assert "init: {name: normal, std: 0.5, limit: null, bias: zeros}" in resolved
     r = nnctl("train", cfg, "--set", "model.init={name: he, std: 1}")
     assert r.code == 2 and "model.init" in r.stderr and "std goes with name: normal" in r.stderr
     schema = nnctl("schema").json()
