@@ -12,6 +12,9 @@ from nnctl.commands.common import DebugOpt, JsonOpt, QuietOpt, SetOpt, guard, ov
 from nnctl.errors import ExitStatus, UsageError
 
 DEFAULT_ELEMENTS = 20  # gradcheck --elements without a number
+LangOpt = Annotated[str | None, typer.Option(
+    "--lang", metavar="en|zh", help="The language of the words (numbers and formulas stay); "
+                                    "default from LC_ALL/LANG. JSON never changes.")]
 
 
 def gradcheck(
@@ -31,6 +34,12 @@ def gradcheck(
         "--elements", metavar="N|all",
         help="Show analytic and numeric values per element, largest gap first: N per tensor "
              f"(a bare --elements shows {DEFAULT_ELEMENTS}), or all.")] = None,
+    backward: Annotated[str | None, typer.Option(
+        "--backward", metavar="FILE.py[:NAME]",
+        help="Check your own backprop: NAME(X, Y, W, b, Z, A) -> (dW, db) (NAME defaults to backward), "
+             "compared element by element with nnctl's, the classic mistakes named.")] = None,
+    rows: Annotated[int | None, typer.Option(help="Use the first N training rows (as --samples).", min=1)] = None,
+    lang: LangOpt = None,
     set_: SetOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -40,24 +49,40 @@ def gradcheck(
 
     Exit 0 when every tensor's relative error is ≤ tol, 1 on any mismatch. Elements whose
     finite differences straddle a kink of relu, leaky_relu or a plugin's `kinks` are counted
-    apart (--strict counts them).
+    apart (--strict counts them). With --backward, your own function is checked instead, and
+    a differing tensor's mistake named (docs/tutorial-bugs.md).
     Example: nnctl gradcheck configs/xor.yaml --samples 4 --elements 5
+    Example: nnctl gradcheck configs/xor_tutorial_mse.yaml --backward my_backprop.py --rows 4
     """
     with guard(debug):
         from nnctl import render as report
+        from nnctl.i18n import translator
         from nnctl.tools import gradcheck as gc
 
         shown = _element_count(elements)
         trainer = gc.float64_trainer(config, overrides(set_), model)
         cfg = trainer.cfg
         s = trainer.prepared.split
-        n = min(samples or 100, s.X_train.shape[0])
+        n = min(rows or samples or 100, s.X_train.shape[0])
+        if backward is not None:
+            from nnctl.render.backward import print_backward
+            from nnctl.tools.backward import check_backward
+
+            rep = check_backward(backward, trainer.model, s.X_train[:n], s.Y_train[:n], trainer.prepared.loss,
+                                 cfg.train.weight_decay, tol, eps)
+            if json_:
+                report.emit_json(rep.as_dict())
+            elif not quiet:
+                print_backward(rep, translator(lang))
+            if not rep.passed:
+                raise typer.Exit(int(ExitStatus.FAILED))
+            return
         rep = gc.check_gradients(trainer.model, s.X_train[:n], s.Y_train[:n], trainer.prepared.loss,
                               cfg.train.weight_decay, eps, tol, atol, strict, shown)
         if json_:
             report.emit_json(rep.as_dict())
         elif not quiet:
-            report.print_gradcheck(rep, n)
+            report.print_gradcheck(rep, n, translator(lang))
         if not rep.passed:
             raise typer.Exit(int(ExitStatus.FAILED))
 
