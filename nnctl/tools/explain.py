@@ -15,7 +15,6 @@ from nnctl.errors import UsageError
 from nnctl.tools.gradcheck import numeric_gradient, relative_error
 from nnctl.training import trainer as trainmod
 
-
 ATOL = 1e-10  # gradcheck's: below it both gradients are round-off and their ratio means nothing
 
 

@@ -149,7 +149,7 @@ def test_an_epoch_of_steps_ends_with_the_weights_train_saves(nnctl, config, extr
     doc = nnctl("explain", config, "--steps", str(per_epoch), "--json", *extra).json()
     steps = doc["steps"]
     assert len(steps) == per_epoch
-    for a, b in zip(steps, steps[1:]):
+    for a, b in zip(steps, steps[1:], strict=False):
         assert [p["after"] for p in a["update"]["params"]] == [p["before"] for p in b["update"]["params"]]
     seen = sorted(i for s in steps for i in s["batch_rows"])
     assert seen == list(range(trainer.prepared.split.X_train.shape[0]))  # one pass over the rows
