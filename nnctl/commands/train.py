@@ -65,6 +65,8 @@ def train(
                 raise UsageError(f"does not fit the config: {exc}", source=f"--init-from {init_from}") from None
         if resume is not None:
             checkpoint.restore(resume, trainer)
+        if not json_ and not quiet:
+            _warn_unreachable(trainer)
         reporter = report.TrainReporter(trainer.metric_names, cfg.train.epochs, trainer.is_logged,
                                         trainer.prepared.split.X_val is not None, quiet or json_,
                                         start_epoch=trainer.epoch)
@@ -95,6 +97,7 @@ def train(
             raise WriteError(f"{exc.message}; {_keep_finished_run(checkpoint, ckpt_path, trainer, resume_cmd)}",
                              source=exc.source) from None
         last, stopper = result.final, trainer.stopper
+        ties = _at_threshold(result)
         stopped = stopper.stopped_epoch if stopper else None
         best = stopper.best_epoch if stopper else None
         if json_:
@@ -103,6 +106,7 @@ def train(
                 "val_loss": last.val_loss, "val_metrics": last.val_metrics, "seconds": result.seconds,
                 "seed": cfg.seed, "parameters": trainer.model.n_parameters,
                 "stopped_epoch": stopped, "best_epoch": best, "update": trainer.step_engine,
+                "at_threshold": ties,
             })
         else:
             if stopped:
@@ -113,6 +117,31 @@ def train(
             val = f"; val_loss {report.fmt(last.val_loss)}" if last.val_loss is not None else ""
             reporter.note(f"trained {trainer.epoch} epochs in {result.seconds:.2f} s: loss "
                           f"{report.fmt(last.loss)}{', ' + shown if shown else ''}{val} → {out_path}")
+            from nnctl.core.metrics import threshold_note
+
+            note = threshold_note(ties or 0, result.prepared.split.X_train.shape[0])
+            if note:
+                reporter.note(note)
+
+
+def _warn_unreachable(trainer) -> None:
+    from nnctl.core.activations import unreachable_targets
+    from nnctl.render import stderr
+
+    why = unreachable_targets(trainer.model.activations[-1].name, trainer.prepared.split.Y_train)
+    if why:
+        stderr.print(f"warning: model.layers.{len(trainer.model.W) - 1}: {why}", markup=False, highlight=False,
+                     soft_wrap=True)
+
+
+def _at_threshold(result) -> int | None:
+    """The training rows whose prediction sits at the decision threshold (None for a regression)."""
+    from nnctl.core.metrics import at_threshold
+
+    p = result.prepared
+    if not (p.classifier or p.binary):
+        return None
+    return at_threshold(result.model.predict(p.split.X_train))
 
 
 def _resume_command(config: Path, set_, seed, epochs, out, ckpt_path) -> str:

@@ -316,21 +316,23 @@ def evaluate_table(mf: ModelFile, table: csvio.Table) -> dict:
                                   csv_delimiter(mf)).astype(mf.model.dtype)
         out, cache = mf.model.forward(X, keep=True)
         names = metricsmod.all_for(False)
+        result = {"loss": loss.value(cache.Z[-1], out, Y), "rows": int(n)}
         if mf.meta.get("binary_targets") and np.isin(Y, (0.0, 1.0)).all():  # 0/1 targets: read at 0.5 too
             names += metricsmod.all_for(True)
-        return {"loss": loss.value(cache.Z[-1], out, Y), "rows": int(n),
-                "metrics": metricsmod.compute(names, out, Y)}
+            result["at_threshold"] = metricsmod.at_threshold(out)
+        return {**result, "metrics": metricsmod.compute(names, out, Y)}
     true, classes = target_indices(mf, table), mf.classes
     pred = np.empty(n, dtype=np.intp)
-    total = 0.0
+    total, ties = 0.0, 0
     step = max(1, CHUNK_CELLS // len(classes))
     for a in range(0, n, step):
         out, cache = mf.model.forward(X[a:a + step], keep=True)
         Y = _encoded(mf, true[a:a + step])
         total += loss.value(cache.Z[-1], out, Y) * len(Y)
         pred[a:a + step] = metricsmod.class_indices(out, Y)[0]
+        ties += metricsmod.at_threshold(out)
     counts = metricsmod.Counts(None, None, pred=pred, true=true, k=len(classes))
-    result = {"loss": total / n, "rows": int(n),
+    result = {"loss": total / n, "rows": int(n), "at_threshold": ties,
               "metrics": {name: metricsmod.METRICS[name](counts) for name in metricsmod.all_for(True)}}
     # k × k numbers: dense only while that stays small (10 000 classes would be 10^8 cells)
     result["confusion_matrix"] = counts.matrix().tolist() if len(classes) <= DENSE_CONFUSION else None

@@ -217,10 +217,11 @@ def test_plot_overlays_several_models(nnctl, xor_config):
 def test_the_faithful_tutorial_twin_stays_stuck_and_the_named_change_learns(nnctl):
     cfg = CONFIGS / "xor_tutorial_mse_fullbatch.yaml"
     stuck = nnctl("train", cfg, "--json", "-o", "f.npz").json()
-    assert stuck["loss"] == pytest.approx(0.25, abs=1e-6) and stuck["epochs"] == 10000
+    assert stuck["loss"] == pytest.approx(1.0, abs=1e-6) and stuck["epochs"] == 10000  # 0.25 per row, summed
     fixed = nnctl("train", cfg, "--set", "model.init=xavier", "--set", "train.optimizer.lr=0.3", "--json",
                   "-o", "g.npz").json()
     assert fixed["metrics"]["accuracy"] == 1.0 and fixed["loss"] < 0.01
     text = cfg.read_text()
-    assert "batch_size: full" in text and "std: 0.01" in text and "lr: 0.03" in text and "0.25" in text
+    assert "batch_size: full" in text and "std: 0.01, bias: same" in text and "lr: 0.03" in text and "0.25" in text
+    assert "reduction: sum" in text
     assert "batch_size: 1" in (CONFIGS / "xor_tutorial_mse.yaml").read_text()
