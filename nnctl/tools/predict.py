@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnctl.core import metrics as metricsmod
-from nnctl.core.losses import LOSSES
+from nnctl.core.losses import make_loss
 from nnctl.data import csvtable as csvio
 from nnctl.data.datasets import label_key
 from nnctl.errors import DataError
@@ -302,6 +302,17 @@ def _encoded(mf: ModelFile, idx: np.ndarray) -> np.ndarray:
     return Y
 
 
+def _trained_loss(mf: ModelFile):
+    """The loss as trained: its reduction and ½ live in the saved config (meta "loss" is the name,
+    already validated; the config is only trusted where it agrees with it)."""
+    spec = ((mf.meta.get("config") or {}).get("train") or {}).get("loss")
+    try:
+        loss = make_loss(spec) if isinstance(spec, dict) else None
+    except (KeyError, ValueError, TypeError):
+        loss = None
+    return loss if loss is not None and loss.name == mf.meta["loss"] else make_loss(mf.meta["loss"])
+
+
 CHUNK_CELLS = 1 << 22  # outputs evaluated at once: 32 MB of float64, whatever the class count
 
 
@@ -309,7 +320,7 @@ def evaluate_table(mf: ModelFile, table: csvio.Table) -> dict:
     """Loss, every metric of the model's kind, and the confusions of a classifier. A classifier is
     evaluated in chunks of rows, so memory stays bounded with many classes (no n × k one-hot)."""
     X = mf.transform(feature_matrix(mf, table))
-    loss = LOSSES[mf.meta["loss"]]()
+    loss = _trained_loss(mf)
     n = X.shape[0]
     if not mf.classes:
         Y = csvio.numeric_columns(table, [table.column_index(t, "target") for t in mf.targets],

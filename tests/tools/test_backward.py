@@ -278,3 +278,27 @@ def test_the_tutorials_conventions_accept_their_own_loops(nnctl, write, loss, fa
     r = nnctl("gradcheck", cfg, "--backward", student, "--json")
     assert r.code == 0, r.stdout
     assert np.all([p["passed"] for p in r.json()["params"]])
+
+
+@pytest.mark.parametrize("config,d_out", [
+    ("xor_tutorial_mse_fullbatch.yaml", "2 * (A[2] - Y) * A[2] * (1 - A[2])"),  # summed over the rows
+    ("xor_tutorial_mse.yaml", "2 * (A[2] - Y) / len(X) * A[2] * (1 - A[2])"),
+])
+def test_the_ready_tutorial_configs_pass_gradcheck_and_accept_their_loops(nnctl, write, config, d_out):
+    from ..conftest import CONFIGS
+
+    cfg = CONFIGS / config
+    assert nnctl("gradcheck", cfg).code == 0
+    student = write("loop.py", f"""
+        import numpy as np
+
+        def backward(X, Y, W, b, Z, A):
+            delta2 = {d_out}
+            delta1 = np.dot(delta2, W[1].T) * A[1] * (1 - A[1])
+            return [np.dot(X.T, delta1), np.dot(A[1].T, delta2)], [np.sum(delta1, axis=0, keepdims=True),
+                                                                   np.sum(delta2, axis=0, keepdims=True)]
+        """)
+    r = nnctl("gradcheck", cfg, "--backward", student, "--rows", "4", "--json")
+    assert r.code == 0 and r.json()["passed"]
+    bias = CONFIGS / "xor_tutorial_mse_fullbatch.yaml"
+    assert "bias: same" in bias.read_text()

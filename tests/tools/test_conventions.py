@@ -98,3 +98,18 @@ def test_loss_spelling_mistakes_get_a_suggestion(nnctl, write):
     assert r.code == 2 and "did you mean 'mse'?" in r.stderr and "'train.optimizer.lr'" in r.stderr
     r = nnctl("train", cfg, "--set", "train.loss=mse", "--set", "train.epochs=1e4")
     assert r.code == 2 and "train.epochs" in r.stderr and "expected an integer" in r.stderr
+
+
+def test_evaluate_reports_the_loss_as_trained(nnctl, write):
+    cfg = write("s.yaml", """
+        data: {source: xor, standardize: false}
+        model: {layers: [{units: 1, activation: sigmoid}]}
+        train: {loss: {name: mse, reduction: sum, half: true}, epochs: 1, optimizer: {name: sgd, lr: 0.0}}
+        """)
+    assert nnctl("train", cfg, "-q", "-o", "s.npz").code == 0
+    data = write("xor.csv", "x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n")
+    doc = nnctl("evaluate", "s.npz", data, "--json").json()
+    m = np.load("s.npz")
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
+    out = 1 / (1 + np.exp(-(X @ m["W0"] + m["b0"])))
+    assert doc["loss"] == pytest.approx(0.5 * ((out[:, 0] - [0, 1, 1, 0]) ** 2).sum(), rel=1e-12)
