@@ -17,7 +17,7 @@ def _cells(a: np.ndarray) -> list[tuple[str, float]]:
 def print_backward(rep, _) -> None:
     rows = []
     for p in rep.params:
-        result = _("pass") if p.passed else _("FAIL")
+        result = _(p.verdict)
         rel = "-" if not np.isfinite(p.max_rel_error) else f"{p.max_rel_error:.3e}"
         rows.append([p.name, "×".join(map(str, p.got.shape)) or "()", "×".join(map(str, p.right.shape)),
                      rel, result, p.diagnosis.kind if p.diagnosis else ""])
@@ -43,6 +43,10 @@ def print_backward(rep, _) -> None:
         stderr.print(literal(_("nnctl's own backprop disagrees with central differences here (max relative "
                                "error {err:.3e}): compare with `nnctl gradcheck` first").format(
                                    err=rep.reference.max_rel_error)), soft_wrap=True)
+    if any(p.verdict == "pass (kink)" for p in rep.params):
+        stderr.print(literal(_("pass (kink): some units sit exactly on a kink (ReLU at 0), where your derivative "
+                               "takes the right side's slope and nnctl's the left's; both are valid there")),
+                     soft_wrap=True)
     verdict = _("every tensor matches") if rep.passed else _("MISMATCH: your gradients differ from nnctl's")
     stderr.print(literal(verdict))
 

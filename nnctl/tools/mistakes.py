@@ -190,6 +190,25 @@ def variants(f: Forward) -> list[tuple[Diagnosis, list[np.ndarray]]]:
     return out
 
 
+def at_kinks_from_the_right(f: Forward) -> list[np.ndarray] | None:
+    """The gradients with each kink's derivative taken from its right (ReLU's (z ≥ 0) where nnctl,
+    as PyTorch, takes (z > 0)): where a pre-activation sits exactly on a kink both are valid
+    subgradients, so a learner's choice there is not a mistake. None when no unit sits on one."""
+    local = {}
+    for li, act in enumerate(f.acts):
+        points = getattr(act, "kinks", ())
+        on = np.isin(f.Z[li], points) if points else None
+        if on is None or not on.any():
+            continue
+        z_right = np.where(on, np.nextafter(f.Z[li], np.inf), f.Z[li])
+        try:
+            slope = act.derivative(z_right, f.A[li + 1])
+        except (AttributeError, TypeError):
+            continue
+        local[li] = lambda da, slope=slope: da * slope
+    return backprop(f, _elementwise(f, local)) if local else None
+
+
 def factors(rows: int, units: int) -> list[tuple[float, Diagnosis | None]]:
     """The constant factors a learner's loop introduces, alone and two at a time (a sum and a
     missing ½), each with its name (None: no factor)."""

@@ -302,3 +302,37 @@ def test_the_ready_tutorial_configs_pass_gradcheck_and_accept_their_loops(nnctl,
     assert r.code == 0 and r.json()["passed"]
     bias = CONFIGS / "xor_tutorial_mse_fullbatch.yaml"
     assert "bias: same" in bias.read_text()
+
+
+def test_a_relu_derivative_taken_at_zero_from_the_right_is_not_a_mistake(nnctl, write):
+    """Raw XOR with zero biases puts the row (0, 0) exactly on ReLU's kink: (z >= 0) and (z > 0) are
+    both valid there; (z > 0) everywhere is nnctl's, and a missing derivative is still named."""
+    cfg = write("relu.yaml", """
+        seed: 0
+        data: {source: xor, standardize: false}
+        model: {layers: [{units: 3, activation: relu}, {units: 1, activation: sigmoid}]}
+        train: {loss: bce}
+        """)
+    student = write("relu_bp.py", """
+        def backward(X, Y, W, b, Z, A):
+            d_out = (A[2] - Y) / len(X)
+            d_hid = d_out @ W[1].T * (Z[0] >= 0)
+            return [X.T @ d_hid, A[1].T @ d_out], [d_hid.sum(axis=0), d_out.sum(axis=0)]
+
+        def strict(X, Y, W, b, Z, A):
+            d_out = (A[2] - Y) / len(X)
+            d_hid = d_out @ W[1].T * (Z[0] > 0)
+            return [X.T @ d_hid, A[1].T @ d_out], [d_hid.sum(axis=0), d_out.sum(axis=0)]
+
+        def forgot(X, Y, W, b, Z, A):
+            d_out = (A[2] - Y) / len(X)
+            d_hid = d_out @ W[1].T
+            return [X.T @ d_hid, A[1].T @ d_out], [d_hid.sum(axis=0), d_out.sum(axis=0)]
+        """)
+    doc = nnctl("gradcheck", cfg, "--backward", student, "--json").json()
+    assert doc["passed"] and "pass (kink)" in {p["verdict"] for p in doc["params"]}
+    assert {p["verdict"] for p in nnctl("gradcheck", cfg, "--backward", f"{student}:strict", "--json")
+            .json()["params"]} == {"pass"}
+    bad = nnctl("gradcheck", cfg, "--backward", f"{student}:forgot", "--json").json()
+    assert not bad["passed"]
+    assert {p["diagnosis"]["kind"] for p in bad["params"] if not p["passed"]} == {"missing_derivative"}

@@ -31,7 +31,7 @@ def _msgids() -> set[str]:
     from nnctl.tools.mistakes import MESSAGES
 
     ids = set(MESSAGES.values()) | set(BATCH.values()) | {why for _, why in OUTPUT_GRADIENT.values()}
-    ids |= {"pass", "pass (atol)", "n/a (kinks)", "FAIL"}  # gradcheck's verdicts
+    ids |= {"pass", "pass (atol)", "n/a (kinks)", "FAIL", "pass (kink)"}  # the verdicts
     for f in ("render/gradcheck.py", "render/backward.py", "render/explain.py", "commands/gradcheck.py"):
         for node in ast.walk(ast.parse((ROOT / "nnctl" / f).read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_" and node.args \
