@@ -176,7 +176,7 @@ def check_backward(spec: str, model, X: np.ndarray, Y: np.ndarray, loss, weight_
     got = [g for pair in zip(dW, db, strict=True) for g in pair]
     options = [(None, mistakes.backprop(f)), *mistakes.variants(f)]
     named = mistakes.factors(X.shape[0], Y.shape[1])
-    deltas = mistakes.output_delta(f)
+    deltas = mistakes.layer_deltas(f)
     kinked = mistakes.at_kinks_from_the_right(f)
     verdicts = []
     for i, name in enumerate(f"{k}{li}" for li in range(len(f.W)) for k in ("W", "b")):

@@ -126,11 +126,11 @@ def backprop(f: Forward, local: Local | None = None, back: Callable[[int], np.nd
     return grads
 
 
-def output_delta(f: Forward) -> list[np.ndarray]:
-    """dZ_l of every layer, for the bias-per-row check."""
+def layer_deltas(f: Forward) -> list[np.ndarray]:
+    """∂L/∂Z_l of every layer, in layer order (a bias gradient not summed over the rows is one of them)."""
     out = []
     L = len(f.W)
-    dZ = (f.loss.grad(f.Z[-1], f.A[-1], f.Y, f.acts[-1]))
+    dZ = f.loss.grad(f.Z[-1], f.A[-1], f.Y, f.acts[-1])
     for li in range(L - 1, -1, -1):
         out.insert(0, dZ)
         if li:
