@@ -175,7 +175,7 @@ def check_backward(spec: str, model, X: np.ndarray, Y: np.ndarray, loss, weight_
     dW, db = call_learner(fn, path, f)
     got = [g for pair in zip(dW, db, strict=True) for g in pair]
     options = [(None, mistakes.backprop(f)), *mistakes.variants(f)]
-    named = mistakes.factors(X.shape[0], Y.shape[1])
+    named = mistakes.factors(X.shape[0], Y.shape[1], loss.name == "mse")
     deltas = mistakes.layer_deltas(f)
     kinked = mistakes.at_kinks_from_the_right(f)
     verdicts = []

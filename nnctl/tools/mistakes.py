@@ -209,11 +209,13 @@ def at_kinks_from_the_right(f: Forward) -> list[np.ndarray] | None:
     return backprop(f, _elementwise(f, local)) if local else None
 
 
-def factors(rows: int, units: int) -> list[tuple[float, Diagnosis | None]]:
+def factors(rows: int, units: int, squares: bool) -> list[tuple[float, Diagnosis | None]]:
     """The constant factors a learner's loop introduces, alone and two at a time (a sum and a
-    missing ½), each with its name (None: no factor)."""
-    named: list[tuple[float, Diagnosis]] = [(-1.0, mistake("sign")), (2.0, mistake("half", "half_twice")),
-                                            (0.5, mistake("half", "half_half"))]
+    missing ½), each with its name (None: no factor). A factor 2 is the ½ of ½·MSE only under a
+    loss of squares; elsewhere a 2 is just a scale."""
+    named: list[tuple[float, Diagnosis]] = [(-1.0, mistake("sign"))]
+    if squares:
+        named += [(2.0, mistake("half", "half_twice")), (0.5, mistake("half", "half_half"))]
     for k in sorted({rows, rows * units}):
         if k > 1:
             named += [(float(k), mistake("rows_summed", n=k)), (1.0 / k, mistake("scaled", "rows_averaged", n=k))]

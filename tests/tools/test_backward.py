@@ -336,3 +336,29 @@ def test_a_relu_derivative_taken_at_zero_from_the_right_is_not_a_mistake(nnctl, 
     bad = nnctl("gradcheck", cfg, "--backward", f"{student}:forgot", "--json").json()
     assert not bad["passed"]
     assert {p["diagnosis"]["kind"] for p in bad["params"] if not p["passed"]} == {"missing_derivative"}
+
+
+def test_softmax_cross_entropy_backprop_and_its_mistakes(nnctl, write):
+    from ..conftest import CONFIGS
+
+    student = write("ce.py", """
+        def backward(X, Y, W, b, Z, A):
+            d_out = (A[2] - Y) / len(X)          # softmax and cross-entropy together
+            d_hid = d_out @ W[1].T * (Z[0] > 0)
+            return [X.T @ d_hid, A[1].T @ d_out], [d_hid.sum(axis=0), d_out.sum(axis=0)]
+
+        def summed(X, Y, W, b, Z, A):
+            d_out = A[2] - Y
+            d_hid = d_out @ W[1].T * (Z[0] > 0)
+            return [X.T @ d_hid, A[1].T @ d_out], [d_hid.sum(axis=0), d_out.sum(axis=0)]
+
+        def doubled(X, Y, W, b, Z, A):
+            dW, db = backward(X, Y, W, b, Z, A)
+            return [2 * g for g in dW], [2 * g for g in db]
+        """)
+    cfg = CONFIGS / "iris.yaml"
+    assert nnctl("gradcheck", cfg, "--backward", student, "--rows", "10").code == 0
+    doc = nnctl("gradcheck", cfg, "--backward", f"{student}:summed", "--rows", "10", "--json").json()
+    assert {p["diagnosis"]["kind"] for p in doc["params"]} == {"rows_summed"}
+    doc = nnctl("gradcheck", cfg, "--backward", f"{student}:doubled", "--rows", "10", "--json").json()
+    assert {p["diagnosis"]["kind"] for p in doc["params"]} == {"scaled"}  # no ½ in cross-entropy
