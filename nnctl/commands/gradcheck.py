@@ -60,6 +60,7 @@ def gradcheck(
         from nnctl.tools import gradcheck as gc
 
         shown = _element_count(elements)
+        _ = translator(lang)  # a bad --lang is refused before any work
         trainer = gc.float64_trainer(config, overrides(set_), model)
         cfg = trainer.cfg
         s = trainer.prepared.split
@@ -73,7 +74,7 @@ def gradcheck(
             if json_:
                 report.emit_json(rep.as_dict())
             elif not quiet:
-                print_backward(rep, translator(lang))
+                print_backward(rep, _)
             if not rep.passed:
                 raise typer.Exit(int(ExitStatus.FAILED))
             return
@@ -82,7 +83,7 @@ def gradcheck(
         if json_:
             report.emit_json(rep.as_dict())
         elif not quiet:
-            report.print_gradcheck(rep, n, translator(lang))
+            report.print_gradcheck(rep, n, _)
         if not rep.passed:
             raise typer.Exit(int(ExitStatus.FAILED))
 
