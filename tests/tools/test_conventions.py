@@ -113,3 +113,30 @@ def test_evaluate_reports_the_loss_as_trained(nnctl, write):
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], float)
     out = 1 / (1 + np.exp(-(X @ m["W0"] + m["b0"])))
     assert doc["loss"] == pytest.approx(0.5 * ((out[:, 0] - [0, 1, 1, 0]) ** 2).sum(), rel=1e-12)
+
+
+def test_a_whole_net_under_sum_and_half_matches_torch_autograd(write):
+    """The tutorial net with ½·Σ(ŷ − y)² and random biases: nnctl's gradients against PyTorch's."""
+    torch = pytest.importorskip("torch")
+    from nnctl.tools.gradcheck import float64_trainer
+
+    cfg = write("t.yaml", """
+        seed: 4
+        data: {source: xor, standardize: false}
+        model:
+          init: {name: normal, std: 0.5, bias: same}
+          layers: [{units: 2, activation: sigmoid}, {units: 1, activation: sigmoid}]
+        train: {loss: {name: mse, reduction: sum, half: true}}
+        """)
+    trainer = float64_trainer(cfg, [])
+    s, model = trainer.prepared.split, trainer.model
+    value, grads = model.loss_and_grads(s.X_train, s.Y_train, trainer.prepared.loss)
+    params = [torch.tensor(p.copy(), requires_grad=True) for p in model.params]
+    h = torch.sigmoid(torch.tensor(s.X_train) @ params[0] + params[1])
+    out = torch.sigmoid(h @ params[2] + params[3])
+    loss = 0.5 * torch.nn.functional.mse_loss(out, torch.tensor(s.Y_train), reduction="sum")
+    loss.backward()
+    assert value == pytest.approx(loss.item(), rel=1e-14)
+    for g, p in zip(grads, params, strict=True):
+        np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-12, atol=1e-15)
+    assert np.abs(model.b[0]).min() > 0  # bias: same drew them
