@@ -27,9 +27,9 @@ UPDATE_FORMULA = {
 BATCH = {
     "rows_first": "the first {rows} in data order (--rows), as one batch",
     "full_batch": "all {rows} as one batch (batch_size: full), as train's every step takes them",
-    "shuffled": "the batch train's step {step} takes: rows {which} of the data (batch_size {bs}, after train's "
+    "shuffled": "the batch train's step {step} takes: {which} of the data (batch_size {bs}, after train's "
                 "seeded shuffle)",
-    "in_order": "the batch train's step {step} takes: rows {which} of the data (batch_size {bs}, in data order)",
+    "in_order": "the batch train's step {step} takes: {which} of the data (batch_size {bs}, in data order)",
 }
 
 
@@ -82,7 +82,8 @@ def _check_text(num: dict, i: int, _) -> str:
 
 
 def _batch_items(doc: dict, _) -> list:
-    which = ", ".join(map(str, doc["batch_rows"][:12])) + (", …" if len(doc["batch_rows"]) > 12 else "")
+    listed = ", ".join(map(str, doc["batch_rows"][:12])) + (", …" if len(doc["batch_rows"]) > 12 else "")
+    which = (_("row {i}") if len(doc["batch_rows"]) == 1 else _("rows {i}")).format(i=listed)
     head = _(BATCH[doc["batch"]]).format(rows=_rows(doc["rows"], _), step=doc["step"], which=which,
                                          bs=doc["batch_size"])
     inputs = _("inputs after standardisation") if doc["standardized"] else \
