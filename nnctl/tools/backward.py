@@ -8,7 +8,9 @@ names the mistake where a tensor differs by recomputing each classic one (`mista
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +74,8 @@ def load_function(spec: str):
     module_spec = importlib.util.spec_from_file_location(f"nnctl_learner_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     try:
-        module_spec.loader.exec_module(module)
+        with _prints_to_stderr():
+            module_spec.loader.exec_module(module)
     except BaseException as exc:  # the learner's file may raise anything, SyntaxError included
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -84,6 +87,11 @@ def load_function(spec: str):
         raise LearnerError(f"defines no function {name!r}" + (f" (it defines {', '.join(found)}; "
                            f"name one with {file}:NAME)" if found else ""), source=str(file))
     return fn, path
+
+
+def _prints_to_stderr():
+    """A learner's print() calls go to stderr: stdout carries only --json's document."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def _their_traceback(exc: BaseException, path: Path, what: str) -> str:
@@ -105,7 +113,8 @@ def call_learner(fn, path: Path, f: mistakes.Forward) -> tuple[list, list]:
             [z.copy() for z in f.Z], [a.copy() for a in f.A])
     name = getattr(fn, "__name__", "backward")
     try:
-        out = fn(*args)
+        with _prints_to_stderr():
+            out = fn(*args)
     except Exception as exc:
         raise LearnerError(_their_traceback(exc, path, f"{name}(X, Y, W, b, Z, A)"), source=str(path)) from None
     L = len(f.W)

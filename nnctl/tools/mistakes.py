@@ -142,7 +142,7 @@ def _z_derivative(act: Activation, z: np.ndarray) -> np.ndarray | None:
     """The activation's derivative formula fed z where it takes a (sigmoid's a(1−a) as z(1−z))."""
     try:
         return act.derivative(z, z)
-    except (AttributeError, TypeError):  # softmax has no elementwise derivative
+    except Exception:  # softmax has no elementwise derivative; a plugin's may refuse z for a
         return None
 
 

@@ -362,3 +362,16 @@ def test_softmax_cross_entropy_backprop_and_its_mistakes(nnctl, write):
     assert {p["diagnosis"]["kind"] for p in doc["params"]} == {"rows_summed"}
     doc = nnctl("gradcheck", cfg, "--backward", f"{student}:doubled", "--rows", "10", "--json").json()
     assert {p["diagnosis"]["kind"] for p in doc["params"]} == {"scaled"}  # no ½ in cross-entropy
+
+
+def test_a_learner_s_prints_do_not_spoil_the_json(nnctl, nets, write):
+    cfg, _ = nets["221"]
+    chatty = write("chatty.py", textwrap.dedent(STUDENT_221) + textwrap.dedent("""
+        print("loading my backprop")
+
+        def backward(X, Y, W, b, Z, A):
+            print("shapes", X.shape, Y.shape)
+            return correct(X, Y, W, b, Z, A)
+        """))
+    r = nnctl("gradcheck", cfg, "--backward", chatty, "--json")
+    assert r.code == 0 and r.json()["passed"] and "shapes" in r.stderr and "loading" in r.stderr
