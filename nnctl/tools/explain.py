@@ -108,7 +108,7 @@ def _numeric(model, X, Y, loss, wd: float, grads: list[np.ndarray], eps: float) 
 
 
 def as_json(doc: dict) -> dict:
-    """The SPEC's document: matrices as lists of rows."""
+    """The --json document (docs/backprop-check.md): matrices as lists of rows."""
     def plain(v):
         if isinstance(v, np.ndarray):
             return v.tolist()
