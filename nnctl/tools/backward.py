@@ -76,9 +76,9 @@ def load_function(spec: str):
     try:
         with _prints_to_stderr():
             module_spec.loader.exec_module(module)
-    except BaseException as exc:  # the learner's file may raise anything, SyntaxError included
-        if isinstance(exc, KeyboardInterrupt):
-            raise
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the learner's file may raise anything: SyntaxError, SystemExit
         raise LearnerError(_their_traceback(exc, path, "loading the file"), source=str(file)) from None
     fn = getattr(module, name, None)
     if not callable(fn):
@@ -94,16 +94,19 @@ def _prints_to_stderr():
     return contextlib.redirect_stdout(sys.stderr)
 
 
+TRACEBACK_FRAMES = 8  # the learner's innermost frames shown (a runaway recursion has thousands)
+
+
 def _their_traceback(exc: BaseException, path: Path, what: str) -> str:
-    """The exception and the traceback's lines in the learner's own file (nnctl's frames left out)."""
-    mine = str(path.resolve())
+    """The exception and the traceback's lines in the learner's own file (nnctl's and NumPy's
+    frames left out)."""
+    mine = path.resolve()
     lines = [f"{what} raised {type(exc).__name__}: {exc}"]
-    frames = traceback.extract_tb(exc.__traceback__)
     if isinstance(exc, SyntaxError) and exc.lineno:
         lines.append(f'  File "{path}", line {exc.lineno}\n    {(exc.text or "").strip()}')
-    for fr in frames:
-        if Path(fr.filename).resolve().as_posix() == Path(mine).as_posix():
-            lines.append(f'  File "{path}", line {fr.lineno}, in {fr.name}\n    {(fr.line or "").strip()}')
+    frames = [fr for fr in traceback.extract_tb(exc.__traceback__) if Path(fr.filename).resolve() == mine]
+    for fr in frames[-TRACEBACK_FRAMES:]:
+        lines.append(f'  File "{path}", line {fr.lineno}, in {fr.name}\n    {(fr.line or "").strip()}')
     return "\n".join(lines)
 
 
@@ -115,7 +118,9 @@ def call_learner(fn, path: Path, f: mistakes.Forward) -> tuple[list, list]:
     try:
         with _prints_to_stderr():
             out = fn(*args)
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         raise LearnerError(_their_traceback(exc, path, f"{name}(X, Y, W, b, Z, A)"), source=str(path)) from None
     L = len(f.W)
     if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(
