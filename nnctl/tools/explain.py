@@ -30,10 +30,11 @@ def batches(trainer: trainmod.Trainer, rows: int | None, steps: int) -> tuple[li
         raise UsageError("--steps: beyond the first epoch this config's schedule changes the learning rate, "
                          "which explain does not follow; expected at most one epoch of steps")
     out: list[np.ndarray] = []
+    shuffled = trainer.source.shuffled
     while len(out) < steps:
-        order = trainer.rng.permutation(n) if trainer.shuffled else np.arange(n)  # train's draw, in its order
+        order = trainer.rng.permutation(n) if shuffled else np.arange(n)  # train's draw, as its batch source makes it
         out += [order[i:i + trainer.batch] for i in range(0, n, trainer.batch)]
-    return out[:steps], ("full_batch" if trainer.batch == n else "shuffled" if trainer.shuffled else "in_order")
+    return out[:steps], ("full_batch" if trainer.batch == n else "shuffled" if shuffled else "in_order")
 
 
 def explain(trainer: trainmod.Trainer, rows: int | None = None, steps: int = 1, eps: float = 1e-6) -> list[dict]:
