@@ -40,6 +40,9 @@ def predict(
         if output is not None:
             files.check_writable(output)
         mf = modelfile.load(model, plugin_files=plugin)
+        if proba and not mf.classes:
+            print(f"note: --proba does not apply to {model}: a regression model has no classes, so its "
+                  "predictions are numbers, written without probability columns", file=sys.stderr)
         source = "stdin" if input == "-" else input
         with _open_input(input) as fh:
             def run(write):

@@ -62,6 +62,11 @@ def evaluation(title: str, result: dict) -> None:
     rows = [["loss", fmt(result["loss"])], ["rows", str(result["rows"])]]
     rows += [[k, fmt(v, 4)] for k, v in result["metrics"].items()]
     print_table(title, ["metric", "value"], rows)
+    from nnctl.core.metrics import threshold_note
+
+    note = threshold_note(result.get("at_threshold", 0), result["rows"])
+    if note:
+        print(note, file=sys.stderr)
     if "classes" not in result:
         return
     labels = [str(c) for c in result["classes"]]
