@@ -77,11 +77,13 @@ class Driver:
                 return
             row = self.backend.next_result()
             inflight -= 1
-            again = self._follow_up(row)
+            task = row.pop("task")
+            again = self._follow_up(row, task)
             if again is not None:
                 self._submit(again)
                 inflight += 1
             else:
+                row["seconds"] = (row["seconds"] or 0.0) + task.spent
                 self._record(row)
 
     def _submit(self, task: Task) -> None:
@@ -89,10 +91,9 @@ class Driver:
             task.stop_at = self.asha.first_stop
         self.backend.submit(task)
 
-    def _follow_up(self, row: dict) -> Task | None:
+    def _follow_up(self, row: dict, task: Task) -> Task | None:
         """The same run again when its worker died and retries are left, or its next leg when it
         goes on from a rung; None when the row is its result."""
-        task: Task = row.pop("task")
         if row.pop("lost", False):
             if task.attempt < self.max_failures:
                 return replace(task, attempt=task.attempt + 1)
@@ -106,7 +107,7 @@ class Driver:
         if nxt is None:
             row["status"] = "stopped"
             return None
-        return replace(task, stop_at=nxt, checkpoint=checkpoint, attempt=0)
+        return replace(task, stop_at=nxt, checkpoint=checkpoint, attempt=0, spent=task.spent + row["seconds"])
 
     def _record(self, row: dict) -> None:
         self.keeper.add(row)  # takes the model out of the row first

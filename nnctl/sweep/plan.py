@@ -208,10 +208,10 @@ def _check_keys(raw: dict, sw, source: str) -> None:
         except ValidationError as exc:
             if any(e["type"] == "extra_forbidden" for e in exc.errors()):
                 try:
-                    validate(point, f"sweep.parameters.{key}")
+                    validate(point, "-")
                 except ConfigError as err:
                     raise ConfigError(f"sweep.parameters.{key}: not a key of this config: "
-                                      f"{str(err).splitlines()[0]}", source=source) from None
+                                      f"{str(err).splitlines()[0].removeprefix('-: ')}", source=source) from None
 
 
 def estimated_work(plan: Plan, point: dict) -> float:

@@ -28,6 +28,7 @@ class Task:
     stop_at: int | None = None  # a scheduler's rung: stop after this epoch and bring back a checkpoint
     checkpoint: bytes | None = None  # where the run left off at its last rung
     attempt: int = 0  # how many times a dead worker lost it before
+    spent: float = 0.0  # seconds of its legs before this one (a scheduler's rungs)
 
     def row(self, status: str = "ok", message: str = "") -> dict:
         """This run's row of trials.csv, before its results are filled in (an error row as it is)."""
