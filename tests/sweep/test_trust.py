@@ -11,7 +11,6 @@ import resource
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -297,3 +296,51 @@ def test_asha_stops_weak_runs_at_rungs_and_a_finished_run_is_plain_training(tmp_
     ray = _sweep(tmp_path, cfg, "--workers", "1", "--backend", "ray", "--out", "ray", "-q", env=RAY_ENV)
     assert ray.returncode == 0, ray.stderr
     assert _rows(tmp_path / "ray" / "trials.csv") == {k: {c: v for c, v in row.items()} for k, row in rows.items()}
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Every process under pid: {pid: its command line}."""
+    parent, cmd = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmd[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, IndexError, ValueError):
+                continue
+    out = {}
+    for p in parent:
+        q = p
+        while q in parent and q != pid and q > 1:
+            q = parent[q]
+        if q == pid and p != pid:
+            out[p] = cmd[p]
+    return out
+
+
+def test_ray_tasks_of_a_killed_driver_end_with_it(tmp_path):
+    cfg = _write(tmp_path, SLOW.replace("epochs: 60", "epochs: 2000"))
+    proc = subprocess.Popen([*NNCTL, "sweep", str(cfg), "--backend", "ray", "--workers", "2"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **RAY_ENV})
+    deadline = time.monotonic() + 120
+    tasks, everything = [], {}
+    while time.monotonic() < deadline and len(tasks) < 2:
+        everything = _descendants(proc.pid)
+        tasks = [p for p, c in everything.items() if c.startswith("ray::_ray_task")]
+        time.sleep(0.2)
+    try:
+        assert len(tasks) == 2, everything
+        time.sleep(1.0)
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(t) for t in tasks):
+            time.sleep(0.1)
+        assert not any(_alive(t) for t in tasks)
+    finally:
+        for p in everything:  # Ray's own agents may outlive their raylet: stop what this test started
+            if _alive(p):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
