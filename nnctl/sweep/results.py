@@ -285,8 +285,12 @@ class Results:
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def add(self, row: dict) -> None:
-        """Append the run's row in one write: a sweep stopped at any moment keeps every finished run.
-        A failed write is cut back off, so the file holds whole rows only; WriteError (exit 2)."""
+        """Write the run's history to runs/, then append its row in one write: a sweep stopped at
+        any moment keeps every finished run. A failed write is cut back off, so the file holds
+        whole rows only; WriteError (exit 2)."""
+        epochs = row.pop("history", None)
+        if epochs is not None:
+            self._history(row, epochs)
         data = format_row(row, self.layout).encode()
         size = os.fstat(self._fd).st_size
         try:
@@ -301,6 +305,20 @@ class Results:
             raise WriteError(f"cannot write it: {exc.strerror or exc}; the runs before are kept (--resume "
                              "continues)", source=str(self.path)) from None
         self.rows[run_key(row)] = row
+
+    def _history(self, row: dict, epochs: list[list]) -> None:
+        """runs/<trial>-<repeat>[-<fold>].csv: the run's epochs, as --metrics-csv writes them."""
+        from nnctl.io.modelfile import atomic_write
+
+        folder = self.folder / "runs"
+        folder.mkdir(exist_ok=True)
+        name = f"{row['trial']}-{row['repeat']}" + (f"-{row['fold']}" if row.get("fold") is not None else "")
+
+        def cell(v):
+            return "" if v is None else (repr(float(v)) if isinstance(v, float) else str(v))
+
+        text = epochs and _line(epochs[0]) + "".join(_line([cell(v) for v in r]) for r in epochs[1:])
+        atomic_write(folder / f"{name}.csv", lambda fh: fh.write(text.encode()))
 
     def close(self) -> None:
         if self._fd is not None:

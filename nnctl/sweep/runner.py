@@ -79,6 +79,7 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
         if task.checkpoint is not None:
             _load(task.checkpoint, trainer)
         trainer.fit(_rung_hook(trainer, task, row))
+        row["history"] = history(trainer)
         if "checkpoint" in row:
             row["status"], row["epochs"] = "rung", trainer.epoch
         else:
@@ -101,6 +102,19 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
         row["status"], row["message"] = "error", f"{type(exc).__name__}: {exc}"
     row["seconds"] = time.perf_counter() - t0
     return row
+
+
+def history(trainer) -> list[list]:
+    """The run's epochs as `nnctl train --metrics-csv` writes them (header first): epoch, loss,
+    val_loss, lr, the metrics, the validation metrics; the epochs the run kept (see History)."""
+    names = trainer.metric_names
+    val = trainer.prepared.split.X_val is not None
+    out = [["epoch", "loss", "val_loss", "lr", *names, *(f"val_{n}" for n in names if val)]]
+    for r in trainer.history:
+        vm = r.val_metrics or {}
+        out.append([r.epoch, r.loss, r.val_loss, r.lr, *(r.metrics.get(n) for n in names),
+                    *(vm.get(n) for n in names if val)])
+    return out
 
 
 def _rows(shared: Shared):

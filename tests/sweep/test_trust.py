@@ -287,6 +287,9 @@ def test_asha_stops_weak_runs_at_rungs_and_a_finished_run_is_plain_training(tmp_
     assert {row["epochs"] for row in rows.values() if row["status"] == "stopped"} <= {"4", "12"}
     finished = [row for row in rows.values() if row["status"] == "ok"]
     assert all(row["epochs"] == "36" for row in finished)
+    for (trial, repeat), row in rows.items():  # each run's epochs, as --metrics-csv writes them
+        history = list(csv.DictReader(open(tmp_path / "local" / "runs" / f"{trial}-{repeat}.csv", newline="")))
+        assert history[-1]["epoch"] == row["epochs"] and history[-1]["loss"] == row["loss"]
     lr = finished[-1]["train.optimizer.lr"]
     os.chdir(tmp_path)
     assert nnctl("train", cfg, "--set", f"train.optimizer.lr={lr}", "--out", "plain.npz", "-q").code == 0

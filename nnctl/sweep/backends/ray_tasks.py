@@ -105,8 +105,9 @@ class RayBackend:
                     raise UsageError(f"{named}: cannot join the Ray cluster ({str(exc).splitlines()[0]})") from None
             else:
                 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-                ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False,
-                         logging_level="ERROR", _node_ip_address="127.0.0.1")
+                # "local": a new Ray of its own, never a cluster some other `ray start` left running here
+                ray.init(address="local", num_cpus=workers, include_dashboard=False, runtime_env=env,
+                         log_to_driver=False, logging_level="ERROR", _node_ip_address="127.0.0.1")
         finally:
             signals.reclaim()  # ray.init installs its own handlers
         self.remote = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
