@@ -200,6 +200,7 @@ class Results:
         self.made_folder = False
         self._fd: int | None = None
         self._rewrite = False
+        self._runs_made = False
 
     @property
     def path(self) -> Path:
@@ -307,18 +308,24 @@ class Results:
         self.rows[run_key(row)] = row
 
     def _history(self, row: dict, epochs: list[list]) -> None:
-        """runs/<trial>-<repeat>[-<fold>].csv: the run's epochs, as --metrics-csv writes them."""
-        from nnctl.io.modelfile import atomic_write
-
+        """runs/<trial>-<repeat>[-<fold>].csv: the run's epochs, as --metrics-csv writes them. A plain
+        write (no fsync): a file cut short by a crash belongs to a run whose row is not written
+        yet, and the run done again rewrites it."""
         folder = self.folder / "runs"
-        folder.mkdir(exist_ok=True)
+        if not self._runs_made:
+            folder.mkdir(exist_ok=True)
+            self._runs_made = True
         name = f"{row['trial']}-{row['repeat']}" + (f"-{row['fold']}" if row.get("fold") is not None else "")
 
         def cell(v):
             return "" if v is None else (repr(float(v)) if isinstance(v, float) else str(v))
 
         text = epochs and _line(epochs[0]) + "".join(_line([cell(v) for v in r]) for r in epochs[1:])
-        atomic_write(folder / f"{name}.csv", lambda fh: fh.write(text.encode()))
+        try:
+            (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise WriteError(f"cannot write it: {exc.strerror or exc}; the runs before are kept (--resume "
+                             "continues)", source=str(folder / f"{name}.csv")) from None
 
     def close(self) -> None:
         if self._fd is not None:
