@@ -68,23 +68,8 @@ class Plan:
 
 
 def plan(config_path: Path, overrides: list[str], trials: int | None) -> Plan:
-    from nnctl.config.loader import apply_overrides, read_config_text, validate
-    from nnctl.data.datasets import load_raw
-    from nnctl.io.yamlio import load_yaml
-    from nnctl.training.trainer import prepare_data, table_metrics
-
-    source = str(config_path)
-    raw, positions = load_yaml(read_config_text(config_path), source)
-    if overrides:
-        if not isinstance(raw, dict):
-            validate(raw, source)
-        raw = apply_overrides(raw, overrides)
-    base_dir = config_path.resolve().parent
-    cfg = validate(raw, source, positions, base_dir)
-    sw = cfg.sweep
-    if sw is None:
-        raise ConfigError("has no sweep: section; nnctl sweep needs one (method, parameters, …; see "
-                          "nnctl init --sweep or docs/sweep.md)", source=source)
+    cfg, raw, base_dir = _load(config_path, overrides)
+    source, sw = str(config_path), cfg.sweep
     if trials is not None and sw.method == "grid":
         raise UsageError("--trials: a grid runs every combination of its values; use sweep.method random for "
                          "a number of points")
@@ -99,10 +84,49 @@ def plan(config_path: Path, overrides: list[str], trials: int | None) -> Plan:
                           + (f" × {sw.folds} folds" if sw.folds else "") + f"), more than the {MAX_GRID_RUNS:,} "
                           "a sweep takes; use fewer values, or method random with trials", source=source)
     shared = Shared(base=raw, plugins=_plugin_sources(cfg, base_dir))
-    rng = np.random.default_rng(cfg.seed)
+    prepared = _share_rows(cfg, keys, base_dir, shared)
+    columns, metric = _metric(cfg, prepared, keys, source)
+    resolved = cfg.resolved()
+    resolved["sweep"] = {k: v for k, v in resolved["sweep"].items() if k != "trials"}  # more trials may resume
+    resolved.pop("output", None)
+    if sw.method == "tpe":
+        import_optuna()
+    layout = Layout([k for k in keys if k != "seed"], columns, sw.repeats, sw.folds, cfg.seed, "seed" in keys,
+                    lambda key, value: space.contains(sw.parameters[key], value))
+    split = prepared.split
+    return Plan(cfg, raw, shared, sw.method, n_points, sw.repeats, sw.folds, metric, sw.mode or default_mode(metric),
+                keys, layout, resolved, split.X_train.shape[1], split.Y_train.shape[1], split.X_train.shape[0])
+
+
+def _load(config_path: Path, overrides: list[str]):
+    """The validated config with its --set overrides, the raw mapping, and the config's folder."""
+    from nnctl.config.loader import apply_overrides, read_config_text, validate
+    from nnctl.io.yamlio import load_yaml
+
+    source = str(config_path)
+    raw, positions = load_yaml(read_config_text(config_path), source)
+    if overrides:
+        if not isinstance(raw, dict):
+            validate(raw, source)
+        raw = apply_overrides(raw, overrides)
+    base_dir = config_path.resolve().parent
+    cfg = validate(raw, source, positions, base_dir)
+    if cfg.sweep is None:
+        raise ConfigError("has no sweep: section; nnctl sweep needs one (method, parameters, …; see "
+                          "nnctl init --sweep or docs/sweep.md)", source=source)
+    return cfg, raw, base_dir
+
+
+def _share_rows(cfg, keys: list[str], base_dir: Path, shared: Shared):
+    """Read the data once, in the parent: the rows every run shares (a CSV that no swept key reads
+    differently; with folds, always), each row's fold; the base config's prepared data."""
+    from nnctl.data.datasets import load_raw
+    from nnctl.training.trainer import prepare_data
+
+    sw = cfg.sweep
     sharable = cfg.data.source == "csv" and not any(
         (k.startswith("data.") and k not in SHARED_DATA_KEYS) or k == "train.loss" for k in keys)
-    rows = load_raw(cfg, base_dir, rng) if cfg.data.source == "csv" or sw.folds else None
+    rows = load_raw(cfg, base_dir, np.random.default_rng(cfg.seed)) if cfg.data.source == "csv" or sw.folds else None
     if sharable or sw.folds:
         shared.X_aug = rows.X_aug.copy() if rows.X_aug is not None else np.c_[rows.X, np.ones(len(rows.X))]
         shared.features, shared.targets = rows.features, rows.targets
@@ -114,6 +138,14 @@ def plan(config_path: Path, overrides: list[str], trials: int | None) -> Plan:
         from nnctl.sweep.folds import assign
 
         shared.fold_of = assign(_labels(prepared, rows), len(shared.X_aug), sw.folds, cfg.seed)
+    return prepared
+
+
+def _metric(cfg, prepared, keys: list[str], source: str) -> tuple[list[str], str]:
+    """trials.csv's metric columns, and the sweep's metric among them."""
+    from nnctl.training.trainer import table_metrics
+
+    sw = cfg.sweep
     names = table_metrics(cfg, prepared)
     validation = prepared.split.X_val is not None or "data.validation_split" in keys or bool(sw.folds)
     columns = ["loss", *names] + (["val_loss", *(f"val_{n}" for n in names)] if validation else [])
@@ -123,16 +155,7 @@ def plan(config_path: Path, overrides: list[str], trials: int | None) -> Plan:
                           f"({', '.join(columns)})" + ("; val_ metrics need data.validation_split > 0 or sweep.folds"
                                                       if metric.startswith("val_") and not validation else ""),
                           source=source)
-    resolved = cfg.resolved()
-    resolved["sweep"] = {k: v for k, v in resolved["sweep"].items() if k != "trials"}  # more trials may resume
-    resolved.pop("output", None)
-    if sw.method == "tpe":
-        import_optuna()
-    layout = Layout([k for k in keys if k != "seed"], columns, sw.repeats, sw.folds, cfg.seed, "seed" in keys,
-                    lambda key, value: space.contains(sw.parameters[key], value))
-    split = prepared.split
-    return Plan(cfg, raw, shared, sw.method, n_points, sw.repeats, sw.folds, metric, sw.mode or default_mode(metric),
-                keys, layout, resolved, split.X_train.shape[1], split.Y_train.shape[1], split.X_train.shape[0])
+    return columns, metric
 
 
 def _labels(prepared, rows) -> np.ndarray | None:
