@@ -213,11 +213,6 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 }
 
 
-def canonical_name(name: str) -> str:
-    """The registry's own name for an alias (`linear` → `identity`)."""
-    return ACTIVATIONS[name].name
-
-
 class PluginActivation(Activation):
     """Wraps a user's class that has `forward(z)` and `derivative(z, a)`; checks what it returns."""
 
