@@ -347,3 +347,15 @@ def test_ray_tasks_of_a_killed_driver_end_with_it(tmp_path):
                     os.kill(p, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+
+def test_sigterm_under_ray_is_143_with_the_local_backends_message(tmp_path):
+    cfg = _write(tmp_path, SLOW.replace("epochs: 60", "epochs: 300"))
+    proc = subprocess.Popen([*NNCTL, "sweep", str(cfg), "--backend", "ray", "--workers", "2"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **RAY_ENV})
+    _wait_rows(tmp_path / "s-sweep" / "trials.csv", 1, timeout=240)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "terminated (SIGTERM): runs in progress were stopped" in err and "Traceback" not in err
+    assert "--backend ray" in err.splitlines()[-1] and "--resume" in err.splitlines()[-1]

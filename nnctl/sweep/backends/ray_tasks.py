@@ -119,14 +119,27 @@ class RayBackend:
         self.futures[self.remote.remote(self.shared_ref, task, self.driver)] = task
 
     def next_result(self) -> dict:
-        ready, _ = self.ray.wait(list(self.futures), num_returns=1)
-        ref = ready[0]
+        ref = self._wait()
         task = self.futures.pop(ref)
         try:
             return {**self.ray.get(ref), "task": task}
         except Exception as exc:  # a worker that died, or a node Ray lost: run() itself never raises
             return {**task.row("error", f"the Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"),
                     "task": task, "lost": True}
+
+    def _wait(self):
+        """The next finished task's reference. Ray's wait is compiled code that a Python exception
+        raised inside it (a signal handler's) would garble, so Ctrl-C and SIGTERM only set a flag
+        while it runs, in short waits, and are raised here, between two of them."""
+        from nnctl.signals import Terminated, stop_requests
+
+        flag = [False]
+        with stop_requests(flag) as stop:
+            while not flag[0]:
+                ready, _ = self.ray.wait(list(self.futures), num_returns=1, timeout=0.2)
+                if ready:
+                    return ready[0]
+        raise Terminated if stop.exit_status == 143 else KeyboardInterrupt
 
     def close(self, kill: bool = False) -> None:
         if kill:
