@@ -159,8 +159,9 @@ class Driver:
             point = self.board.points[row["trial"]]
             if t is not None and len(point.statuses) == plan.runs_per_point:
                 del asked[row["trial"]]
-                if point.score is None:
-                    study.tell(t, state=optuna.trial.TrialState.FAIL)
+                if point.score is None:  # every run stopped early by ASHA: pruned, as Optuna calls it
+                    pruned = "stopped" in point.statuses.values()
+                    study.tell(t, state=optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.FAIL)
                 else:
                     study.tell(t, point.score)
 
