@@ -51,7 +51,7 @@ class Driver:
         for row in results.rows.values():
             self.board.add(row)
         self.keeper = Keeper(plan, self.board)
-        self.told: Callable[[int, object], None] | None = None  # tpe: a point's last run ended
+        self.told: Callable[[dict], None] | None = None  # tpe: tell the study when a point is whole
         sched = plan.cfg.sweep.scheduler
         self.asha = None
         if sched is not None:
