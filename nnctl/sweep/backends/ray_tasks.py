@@ -133,13 +133,13 @@ class RayBackend:
         while it runs, in short waits, and are raised here, between two of them."""
         from nnctl.signals import Terminated, stop_requests
 
-        flag = [False]
+        flag, ready = [False], []
         with stop_requests(flag) as stop:
-            while not flag[0]:
+            while not flag[0] and not ready:
                 ready, _ = self.ray.wait(list(self.futures), num_returns=1, timeout=0.2)
-                if ready:
-                    return ready[0]
-        raise Terminated if stop.exit_status == 143 else KeyboardInterrupt
+        if flag[0]:  # a signal during the wait that found a result stops the sweep all the same
+            raise Terminated if stop.exit_status == 143 else KeyboardInterrupt
+        return ready[0]
 
     def close(self, kill: bool = False) -> None:
         if kill:
