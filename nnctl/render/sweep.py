@@ -53,12 +53,13 @@ class SweepProgress:
 
 def print_leaderboard(plan, board, doc, top: int = 10) -> None:
     """The best points: parameters, the score's mean and spread over repeats, status counts."""
-    cols = ["rank", "trial", *plan.keys, f"{plan.metric} mean", "± std", "runs ok/diverged/error"]
+    kinds = ["ok", "stopped", "diverged", "error"] if plan.cfg.sweep.scheduler else ["ok", "diverged", "error"]
+    cols = ["rank", "trial", *plan.keys, f"{plan.metric} mean", "± std", "runs " + "/".join(kinds)]
     rows = []
     for i, p in enumerate(board[:top]):
         counts = p.counts
         rows.append([str(i + 1), str(p.trial), *(str(p.params.get(k)) for k in plan.keys), fmt(p.score),
-                     fmt(p.spread, 3), f"{counts.get('ok', 0)}/{counts.get('diverged', 0)}/{counts.get('error', 0)}"])
+                     fmt(p.spread, 3), "/".join(str(counts.get(k, 0)) for k in kinds)])
     print_table(f"best {min(top, len(board))} of {len(board)} scored points ({plan.mode} {plan.metric})", cols, rows,
                 console=stderr)
     statuses = [r["status"] for r in doc["runs"]]
