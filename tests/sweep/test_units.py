@@ -76,3 +76,18 @@ def test_folds_partition_the_rows_and_keep_each_class_in_proportion():
     assert (assign(labels, len(labels), 5, seed=4) != fold_of).any()
     plain = assign(None, 11, 3, seed=0)
     assert sorted(np.bincount(plain)) == [3, 4, 4]
+
+
+def test_points_are_counted_without_being_made_and_values_are_checked_against_their_space():
+    from nnctl.config.schema import SweepConfig
+    from nnctl.sweep import space
+
+    sw = SweepConfig.model_validate({"parameters": {"a": {"values": list(range(100))},
+                                                    "b": {"values": list(range(1000))}}})
+    assert space.count(sw, 20) == 100_000
+    first = space.points(sw, 0, 20)
+    assert next(first) == {"a": 0, "b": 0} and next(first) == {"a": 0, "b": 1}
+    section = {"method": "random", "parameters": {"n": {"int_uniform": [2, 5]}}}
+    spec = SweepConfig.model_validate(section).parameters["n"]
+    assert space.contains(spec, 2) and space.contains(spec, 5)
+    assert not space.contains(spec, 6) and not space.contains(spec, 2.5) and not space.contains(spec, True)
