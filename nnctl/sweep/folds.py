@@ -32,7 +32,8 @@ def setup(cfg, shared, fold: int, plugin_files):
     training on the other folds (scaled by their mean and std) and validating on this one."""
     from nnctl.core.losses import LOSSES
     from nnctl.data.datasets import Encoded, RawData, encode, make_split
-    from nnctl.training.trainer import Prepared, Trainer, build_activations, build_model
+    from nnctl.training.setup import Prepared, build_activations, build_model
+    from nnctl.training.trainer import Trainer
 
     rng = np.random.default_rng(cfg.seed)
     acts = build_activations(cfg, plugin_files)

@@ -4,7 +4,6 @@ the data the runs share, the metric, the columns of trials.csv, the runs of a po
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +120,7 @@ def _share_rows(cfg, keys: list[str], base_dir: Path, shared: Shared):
     """Read the data once, in the parent: the rows every run shares (a CSV that no swept key reads
     differently; with folds, always), each row's fold; the base config's prepared data."""
     from nnctl.data.datasets import load_raw
-    from nnctl.training.trainer import prepare_data
+    from nnctl.training.setup import prepare_data
 
     sw = cfg.sweep
     sharable = cfg.data.source == "csv" and not any(
@@ -143,7 +142,7 @@ def _share_rows(cfg, keys: list[str], base_dir: Path, shared: Shared):
 
 def _metric(cfg, prepared, keys: list[str], source: str) -> tuple[list[str], str]:
     """trials.csv's metric columns, and the sweep's metric among them."""
-    from nnctl.training.trainer import table_metrics
+    from nnctl.training.setup import table_metrics
 
     sw = cfg.sweep
     names = table_metrics(cfg, prepared)
@@ -248,21 +247,3 @@ def estimated_work(plan: Plan, point: dict) -> float:
     sizes = [plan.n_features] + [plan.n_outputs if layer.units == "auto" else layer.units for layer in cfg.model.layers]
     params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
     return float(params) * plan.rows * cfg.train.epochs
-
-
-def first_difference(a, b, path: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            d = first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
-            if d:
-                return d
-        return None
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            d = first_difference(x, y, f"{path}.{i}")
-            if d:
-                return d
-        return None
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return None
-    return None if a == b else f"{path} (was {a!r}, now {b!r})"

@@ -213,7 +213,7 @@ class Results:
     def check(self, resume: bool, resolved: dict, restart_errored: bool = False) -> None:
         """Before the backend starts: an existing folder is locked and checked (and read, on
         --resume); nothing is created yet."""
-        from nnctl.sweep.plan import first_difference
+        from nnctl.config.diff import first_difference
 
         if self.folder.exists() and not self.folder.is_dir():
             raise UsageError("is not a folder; --out names the sweep's results folder", source=str(self.folder))

@@ -59,7 +59,9 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
     epochs, seconds, message; with keep_model, also `arrays` of its model file."""
     from nnctl.config.loader import validate
     from nnctl.sweep.space import point_raw
-    from nnctl.training import trainer as trainmod
+    from nnctl.training.history import final_metrics
+    from nnctl.training.run import TrainResult, model_arrays
+    from nnctl.training.trainer import setup
 
     row = task.row()
     t0 = time.perf_counter()
@@ -75,7 +77,7 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
 
             trainer = folds.setup(cfg, shared, task.fold, files)
         else:
-            trainer = trainmod.setup(cfg, plugin_files=files, raw=_rows(shared))
+            trainer = setup(cfg, plugin_files=files, raw=_rows(shared))
         if task.checkpoint is not None:
             _load(task.checkpoint, trainer)
         trainer.fit(_rung_hook(trainer, task, row))
@@ -83,14 +85,10 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
         if "checkpoint" in row:
             row["status"], row["epochs"] = "rung", trainer.epoch
         else:
-            row["metrics"] = trainmod.final_metrics(trainer.final)
+            row["metrics"] = final_metrics(trainer.final)
             row["epochs"] = trainer.epoch
             if task.keep_model:
-                from nnctl.io.modelfile import model_arrays
-
-                result = trainmod.TrainResult(trainer.model, trainer.prepared, trainer.history, 0.0, trainer)
-                s = trainer.prepared.split
-                row["arrays"] = model_arrays(trainer.model, trainmod.model_meta(cfg, result), s.x_mean, s.x_std)
+                row["arrays"] = model_arrays(cfg, TrainResult(trainer))
                 row["config"] = cfg.resolved()
     except DivergedError as exc:
         row["status"], row["message"] = "diverged", str(exc)
@@ -147,7 +145,7 @@ def _rung_hook(trainer, task: Task, row: dict):
 def metrics_at(trainer, record) -> dict:
     """The epoch's final metrics; those the epoch did not compute (not a logged epoch) measured
     on the weights it ended with."""
-    from nnctl.training.trainer import final_metrics
+    from nnctl.training.history import final_metrics
 
     out = final_metrics(record)
     split = trainer.prepared.split
@@ -164,19 +162,13 @@ def _dump(trainer) -> bytes:
     hands it to whichever worker continues the run."""
     from nnctl.training import checkpoint
 
-    with tempfile.TemporaryDirectory(prefix="nnctl-rung-") as folder:
-        path = Path(folder) / "run.ckpt.npz"
-        checkpoint.save(path, trainer)
-        return path.read_bytes()
+    return checkpoint.dumps(trainer)
 
 
 def _load(data: bytes, trainer) -> None:
     from nnctl.training import checkpoint
 
-    with tempfile.TemporaryDirectory(prefix="nnctl-rung-") as folder:
-        path = Path(folder) / "run.ckpt.npz"
-        path.write_bytes(data)
-        checkpoint.restore(path, trainer)
+    checkpoint.loads(data, trainer, "the run's checkpoint")
 
 
 def _plugin_files(sources: dict[str, str], folder: Path | None) -> dict[str, Path]:
