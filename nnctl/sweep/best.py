@@ -20,8 +20,9 @@ def best_files(plan: Plan, backend: Backend, results: Results, keeper: Keeper, b
     (after a resume, when that run happened earlier; with folds, the refit on every training row
     of the base config's data section, as GridSearchCV's refit): the same code, data and seed
     give the same numbers. None when no run ended ok."""
+    from nnctl.io.files import atomic_write
     from nnctl.io.jsonio import dumps
-    from nnctl.io.modelfile import atomic_write, write_npz_atomic
+    from nnctl.io.modelfile import write_npz_atomic
     from nnctl.io.yamlio import dump_yaml
 
     if not board:
