@@ -48,10 +48,12 @@ class Shared:
 
 def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
     """Train one (point, seed); the row: trial, repeat, seed, status (ok, error, diverged), params,
-    metrics, epochs, seconds, message; with keep_model, also `arrays` of its model file."""
+    metrics, epochs, seconds, message; an ok run also its `history` (--metrics-csv's columns);
+    with keep_model, also `arrays` of its model file."""
     from nnctl.config.loader import validate
     from nnctl.sweep.space import point_raw
     from nnctl.training import trainer as trainmod
+    from nnctl.training.callbacks import history_table
 
     row = task.row()
     t0 = time.perf_counter()
@@ -71,6 +73,7 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
         last = trainer.final
         row["metrics"] = trainmod.final_metrics(last)
         row["epochs"] = trainer.epoch
+        row["history"] = history_table(trainer)  # runs/<trial>-<repeat>.csv, written where the row is recorded
         if task.keep_model:
             from nnctl.io.modelfile import model_arrays
 

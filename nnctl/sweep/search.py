@@ -18,7 +18,7 @@ import numpy as np
 
 from nnctl.errors import ConfigError, UsageError
 from nnctl.plugins import plugin_file
-from nnctl.sweep import space
+from nnctl.sweep import histories, space
 from nnctl.sweep.runner import Shared, Task
 
 LOWER_IS_BETTER = {"loss", "rmse", "mae"}
@@ -354,6 +354,9 @@ def estimated_work(plan: Plan, point: dict) -> float:
 
 
 def _record(row: dict, results: Results, keeper: Keeper, on_row) -> None:
+    history = row.pop("history", None)
+    if history is not None:
+        histories.write(results.folder, row["trial"], row["repeat"], history)
     keeper.add(row)  # takes the model out of the row first
     results.add(row)
     if on_row:
