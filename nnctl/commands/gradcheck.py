@@ -93,7 +93,11 @@ def explain(
     rows: Annotated[int, typer.Option(help="The first N training rows, as one batch.", min=1)] = 4,
     model: Annotated[Path | None, typer.Option("--model", help="Start from this model file's weights.")] = None,
     full: Annotated[bool, typer.Option("--full", help="Every number of every matrix (default: 8×8 at most).")] = False,
-    format: Annotated[str, typer.Option("--format", help="rich (the terminal) or markdown (stdout).")] = "rich",
+    format: Annotated[str, typer.Option(
+        "--format", help="rich (the terminal), markdown (stdout) or html (a page; needs the report extra).")] = "rich",
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="--format html: the page to write (default <config stem>-explain.html).")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="--format html: the page's language, en or zh.")] = "en",
     set_: SetOpt = None,
     seed: Annotated[int | None, typer.Option(help="Override seed.", min=0)] = None,
     json_: JsonOpt = False,
@@ -110,14 +114,24 @@ def explain(
         from nnctl.tools import explain as ex
         from nnctl.tools import gradcheck as gc
 
-        if format not in ("rich", "markdown"):
-            raise UsageError(f"--format: expected rich or markdown, got {format!r}")
+        if format not in ("rich", "markdown", "html"):
+            raise UsageError(f"--format: expected rich, markdown or html, got {format!r}")
+        if format != "html" and out is not None:
+            raise UsageError("--out goes with --format html (the other formats write to the terminal or stdout)")
+        page = _page_target(config, out, lang) if format == "html" and not json_ else None
         trainer = gc.float64_trainer(config, overrides(set_, seed), model)
         doc = ex.explain(trainer, rows)
         if json_:
             report.emit_json(ex.as_json(doc))
             return
         big = trainer.model.n_parameters > EXPLAIN_FULL_LIMIT and not full
+        if page is not None:
+            from nnctl.pages import explain as explain_page
+            from nnctl.pages.html import write
+
+            write(page, explain_page.page([doc], ex.as_json(doc), config.name, lang, full, big))
+            print(f"wrote {page}", file=sys.stderr)
+            return
         if big:
             print(f"{trainer.model.n_parameters} parameters: shapes and first rows only (--full shows all)",
                   file=sys.stderr)
@@ -125,3 +139,14 @@ def explain(
             sys.stdout.write(ex.markdown(doc, full, big))
         else:
             ex.render(doc, full, big, report.stdout)
+
+
+def _page_target(config: Path, out: Path | None, lang: str) -> Path:
+    """explain --format html's page, checked before any work (and the report extra with it)."""
+    from nnctl.io.modelfile import check_writable
+    from nnctl.pages.html import require_plotly
+    from nnctl.pages.labels import labels
+
+    require_plotly()
+    labels(lang)
+    return check_writable(out or Path(f"{config.stem}-explain.html"))
