@@ -5,7 +5,7 @@ sections the terminal and Markdown views show (`nnctl.tools.explain.sections`), 
 
 from __future__ import annotations
 
-from nnctl.pages.html import Page, esc, table
+from nnctl.pages.html import Page, axes, esc, table
 from nnctl.pages.labels import labels
 from nnctl.tools.explain import _matrix as matrix_cells
 from nnctl.tools.explain import sections
@@ -27,12 +27,12 @@ def page(steps: list[dict], document: dict, name: str, lang: str = "en", full: b
            "</div>")
     first = steps[0]["loss_per_row"]
     charts = [pg.figure([{"type": "bar", "x": list(range(len(first))), "y": first}],
-                        {"title": {"text": t["loss_per_row"]}, "xaxis": {"title": {"text": t["row"]}, "dtick": 1}},
+                        axes(t["row"], title={"text": t["loss_per_row"]}, xaxis={"dtick": 1}),
                         "loss-per-row")]
     if n > 1:
-        charts.append(pg.figure([{"x": list(range(1, n + 1)), "y": [s["loss"] for s in steps], "mode": "lines+markers"}],
-                                {"title": {"text": t["loss_per_step"]}, "xaxis": {"title": {"text": t["step"]}}},
-                                "loss-per-step"))
+        losses = [s["loss"] for s in steps]
+        charts.append(pg.figure([{"x": list(range(1, n + 1)), "y": losses, "mode": "lines+markers"}],
+                                axes(t["step"], title={"text": t["loss_per_step"]}), "loss-per-step"))
     pg.add('<div class="grid">' + "".join(charts) + "</div>")
     for i, doc in enumerate(steps):
         pg.add(f'<section class="step" id="step-{i}" data-step="{i}"{"" if i == 0 else " hidden"}>'

@@ -70,6 +70,14 @@ def table(headers: list[str], rows: list[list[object]], element_id: str | None =
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def axes(x: str | None = None, y: str | None = None, **layout) -> dict:
+    """A layout with these axis titles (already escaped for plotly where they come from data)."""
+    for name, text in (("xaxis", x), ("yaxis", y)):
+        if text is not None:
+            layout[name] = {"title": {"text": text}, **layout.get(name, {})}
+    return layout
+
+
 def fmt(v: object, digits: int = 6) -> str:
     if isinstance(v, float):
         return f"{v:.{digits}g}"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.pages.html import Page, esc, fmt, plot_text, table
+from nnctl.pages.html import Page, axes, esc, fmt, plot_text, table
 from nnctl.pages.labels import labels
 
 BOUNDARY_GRID = 120  # points per side of the decision boundary's grid
@@ -43,10 +43,8 @@ def page(model_path: str | Path, data: str | None = None, lang: str = "en",
 def _summary(pg: Page, t: dict, meta: dict, arrays: dict) -> None:
     sizes = [str(len(meta["features"]))] + [f"{la['units']} {la['activation']}" for la in meta["layers"]]
     n_params = sum(int(arrays[f"{k}{i}"].size) for i in range(len(meta["layers"])) for k in "Wb")
-    rows = [[t["layers"], " → ".join(sizes)], [t["parameters"], n_params], [t["loss_fn"], meta["loss"]],
-            [t["features"], ", ".join(map(str, meta["features"]))], [t["targets"], ", ".join(map(str, meta["targets"]))]]
-    if meta.get("classes"):
-        rows.append([t["classes"], ", ".join(map(str, meta["classes"]))])
+    rows = [[t["layers"], " → ".join(sizes)], [t["parameters"], n_params], [t["loss_fn"], meta["loss"]]]
+    rows += [[t[key], ", ".join(map(str, meta[key]))] for key in ("features", "targets", "classes") if meta.get(key)]
     pg.heading(t["summary"])
     pg.add(table([t["metric"], t["value"]], rows))
     pg.heading(t["final_metrics"])
@@ -61,8 +59,7 @@ def _curves(pg: Page, t: dict, history: dict) -> None:
         return
     traces = [{"x": epochs, "y": history[c], "mode": "lines", "name": t[c]}
               for c in ("loss", "val_loss") if any(v is not None for v in history.get(c) or [])]
-    pg.add(pg.figure(traces, {"xaxis": {"title": {"text": t["epoch"]}}, "yaxis": {"title": {"text": t["loss"]}},
-                              "legend": {"orientation": "h"}}, "loss-chart"))
+    pg.add(pg.figure(traces, axes(t["epoch"], t["loss"], legend={"orientation": "h"}), "loss-chart"))
     others = [c for c in history if c not in ("epoch", "loss", "val_loss")]
     if not others:
         return
@@ -72,7 +69,7 @@ def _curves(pg: Page, t: dict, history: dict) -> None:
            f'<select id="history-column">{options}</select></div>')
     first = others[0]
     pg.add(pg.figure([{"x": epochs, "y": history[first], "mode": "lines", "name": plot_text(first)}],
-                     {"xaxis": {"title": {"text": t["epoch"]}}}, "history-chart"))
+                     axes(t["epoch"]), "history-chart"))
 
 
 def _weights(pg: Page, t: dict, meta: dict, arrays: dict) -> None:
@@ -107,12 +104,12 @@ def _on_data(pg: Page, t: dict, mf, data: str) -> dict:
     if result["confusion_matrix"] is not None:
         shown = [plot_text(n) for n in names]
         pg.heading(t["confusion"])
+        hover = f"{t['true']} %{{y}}, {t['predicted']} %{{x}}: %{{z}}<extra></extra>"
         pg.add(pg.figure(
-            [{"type": "heatmap", "z": result["confusion_matrix"], "x": shown, "y": shown, "colorscale": "Blues", "reversescale": True,
-              "texttemplate": "%{z}", "hovertemplate": f"{t['true']} %{{y}}, {t['predicted']} %{{x}}: %{{z}}"
-                                                       "<extra></extra>"}],
-            {"xaxis": {"title": {"text": t["predicted"]}, "type": "category"},
-             "yaxis": {"title": {"text": t["true"]}, "type": "category", "autorange": "reversed"}},
+            [{"type": "heatmap", "z": result["confusion_matrix"], "x": shown, "y": shown, "colorscale": "Blues",
+              "reversescale": True, "texttemplate": "%{z}", "hovertemplate": hover}],
+            axes(t["predicted"], t["true"], xaxis={"type": "category"},
+                 yaxis={"type": "category", "autorange": "reversed"}),
             "confusion-chart"))
     pc = result["per_class"]
     pg.heading(t["per_class"])
@@ -151,10 +148,9 @@ def _boundary(pg: Page, t: dict, mf, X: np.ndarray, true: np.ndarray) -> None:
                "name": plot_text(c), "marker": {"size": 8, "color": colors[i], "line": {"width": 1, "color": "#222"}}}
               for i, c in enumerate(classes)]
     pg.heading(t["boundary"])
-    pg.add(pg.figure([field, *points], {
-        "xaxis": {"title": {"text": plot_text(mf.features[0])}}, "yaxis": {"title": {"text": plot_text(mf.features[1])}},
-        "legend": {"title": {"text": plot_text(mf.targets[0])}, "orientation": "h", "y": 1.12}},
-        "boundary-chart", css="chart tall"))
+    legend = {"title": {"text": plot_text(mf.targets[0])}, "orientation": "h", "y": 1.12}
+    pg.add(pg.figure([field, *points], axes(plot_text(mf.features[0]), plot_text(mf.features[1]), legend=legend),
+                     "boundary-chart", css="chart tall"))
 
 
 def _config(pg: Page, t: dict, meta: dict) -> None:

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from nnctl.errors import UsageError
-from nnctl.pages.html import Page, esc, fmt, plot_text, table
+from nnctl.pages.html import Page, axes, esc, fmt, plot_text, table
 from nnctl.pages.labels import labels
 from nnctl.pages.model import PALETTE
 from nnctl.sweep import histories
@@ -85,7 +85,8 @@ def page(folder: str | Path, lang: str = "en") -> str:
     report = {"kind": "sweep", "folder": str(folder), "metric": metric, "mode": mode, "parameters": keys,
               "runs": runs}
     pg = Page(f"{t['sweep']}: {folder.resolve().name}", lang)
-    pg.add(f'<p class="note">{esc(t["sweep_summary"].format(runs=len(rows), points=len(board), metric=metric, mode=mode))}</p>')
+    summary = t["sweep_summary"].format(runs=len(rows), points=len(board), metric=metric, mode=mode)
+    pg.add(f'<p class="note">{esc(summary)}</p>')
     _leaderboard(pg, t, board, keys, metric)
     scored = [r for r in runs if r["status"] == "ok" and _finite(r["metrics"].get(metric))]
     if scored:
@@ -164,7 +165,7 @@ def _against(pg: Page, t: dict, runs: list[dict], keys: list[str], metric: str) 
             [{"type": "scatter", "mode": "markers", "x": x, "y": scores, "marker": {"size": 7, "opacity": 0.7},
               "text": [f"{t['trial']} {r['trial']}, {t['repeat']} {r['repeat']}" for r in runs],
               "hovertemplate": "%{text}: %{x} → %{y:.4g}<extra></extra>"}],
-            {"xaxis": xaxis, "yaxis": {"title": {"text": plot_text(metric)}}}))
+            axes(y=plot_text(metric), xaxis=xaxis)))
     pg.heading(t["score_vs"])
     pg.add('<div class="grid">' + "".join(charts) + "</div>")
 
@@ -188,5 +189,4 @@ def _curves(pg: Page, t: dict, best, runs: list[dict], metric: str) -> None:
     if not traces:
         return
     pg.heading(t["learning"])
-    pg.add(pg.figure(traces, {"xaxis": {"title": {"text": t["epoch"]}}, "yaxis": {"title": {"text": plot_text(column)}}},
-                     "curves-chart"))
+    pg.add(pg.figure(traces, axes(t["epoch"], plot_text(column)), "curves-chart"))
