@@ -56,7 +56,7 @@ def open_page(browser, path: Path, width: int = 1280, height: int = 900) -> Open
     page.on("pageerror", lambda e: opened.errors.append(str(e)))
     page.on("dialog", lambda d: (opened.dialogs.append(d.message), d.dismiss()))
     page.goto(path.resolve().as_uri())
-    page.wait_for_selector("body[data-rendered=true]", timeout=30_000)
+    page.wait_for_selector("body[data-rendered=true]", state="attached", timeout=30_000)
     return opened
 
 

@@ -83,5 +83,9 @@
 
   Promise.all(drawn)
     .then(() => first && first())
-    .then(() => { document.body.dataset.rendered = "true"; });
+    .then(() => {
+      // milliseconds from the start of navigation to the last chart drawn (benchmarks/report.py)
+      document.body.dataset.renderedMs = String(Math.round(performance.now()));
+      document.body.dataset.rendered = "true";
+    });
 })();
