@@ -59,7 +59,7 @@ def table(headers: list[str], rows: list[list[object]], element_id: str | None =
     """An HTML table, every cell escaped; `values` (same shape as rows) go in each cell's
     data-value, what the leaderboard sorts by."""
     ident = f' id="{esc(element_id)}"' if element_id else ""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers) if any(headers) else ""
     body = []
     for r, row in enumerate(rows):
         cells = []
@@ -67,7 +67,8 @@ def table(headers: list[str], rows: list[list[object]], element_id: str | None =
             value = "" if values is None or values[r][c] is None else f' data-value="{esc(values[r][c])}"'
             cells.append(f"<td{value}>{esc(cell)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    head = f"<thead><tr>{head}</tr></thead>" if head else ""
+    return f"<table{ident}>{head}<tbody>{''.join(body)}</tbody></table>"
 
 
 def axes(x: str | None = None, y: str | None = None, **layout) -> dict:

@@ -33,9 +33,10 @@ def page(model_path: str | Path, data: str | None = None, lang: str = "en",
     pg = Page(f"{t['model']}: {Path(model_path).name}", lang)
     _summary(pg, t, meta, arrays)
     _curves(pg, t, history)
-    _weights(pg, t, meta, arrays)
     if data is not None:
         report["data"] = _on_data(pg, t, modelfile.load(model_path, plugin_files=plugin_files), data)
+    _weights(pg, t, meta, arrays)
+    _other_columns(pg, t, history)
     _config(pg, t, meta)
     return pg.render(report)
 
@@ -45,10 +46,9 @@ def _summary(pg: Page, t: dict, meta: dict, arrays: dict) -> None:
     n_params = sum(int(arrays[f"{k}{i}"].size) for i in range(len(meta["layers"])) for k in "Wb")
     rows = [[t["layers"], " → ".join(sizes)], [t["parameters"], n_params], [t["loss_fn"], meta["loss"]]]
     rows += [[t[key], ", ".join(map(str, meta[key]))] for key in ("features", "targets", "classes") if meta.get(key)]
-    pg.heading(t["summary"])
-    pg.add(table([t["metric"], t["value"]], rows))
-    pg.heading(t["final_metrics"])
-    pg.add(table([t["metric"], t["value"]], [[k, fmt(v)] for k, v in (meta.get("metrics") or {}).items()]))
+    metrics = [[k, fmt(v)] for k, v in (meta.get("metrics") or {}).items()]
+    pg.add(f'<div class="row"><div><h2>{esc(t["summary"])}</h2>{table(["", ""], rows)}</div>'
+           f'<div><h2>{esc(t["final_metrics"])}</h2>{table([t["metric"], t["value"]], metrics)}</div></div>')
 
 
 def _curves(pg: Page, t: dict, history: dict) -> None:
@@ -60,8 +60,12 @@ def _curves(pg: Page, t: dict, history: dict) -> None:
     traces = [{"x": epochs, "y": history[c], "mode": "lines", "name": t[c]}
               for c in ("loss", "val_loss") if any(v is not None for v in history.get(c) or [])]
     pg.add(pg.figure(traces, axes(t["epoch"], t["loss"], legend={"orientation": "h"}), "loss-chart"))
+
+
+def _other_columns(pg: Page, t: dict, history: dict) -> None:
+    epochs = history.get("epoch") or []
     others = [c for c in history if c not in ("epoch", "loss", "val_loss")]
-    if not others:
+    if not epochs or not others:
         return
     options = "".join(f'<option value="{esc(c)}">{esc(c)}</option>' for c in others)
     pg.heading(t["other_columns"])
@@ -96,35 +100,38 @@ def _on_data(pg: Page, t: dict, mf, data: str) -> dict:
     tab = csvio.read_table(data, predmod.csv_delimiter(mf), source=data)
     result = predmod.evaluate_table(mf, tab)
     pg.heading(t["on_data"].format(file=Path(data).name, rows=result["rows"]))
-    pg.add(table([t["metric"], t["value"]],
-                 [[t["loss"], fmt(result["loss"])], *([k, fmt(v)] for k, v in result["metrics"].items())]))
+    overall = table([t["metric"], t["value"]],
+                    [[t["loss"], fmt(result["loss"])], *([k, fmt(v)] for k, v in result["metrics"].items())])
     if "classes" not in result:
+        pg.add(overall)
         return {"file": data, **result}
     names = [str(c) for c in result["classes"]]
+    pc = result["per_class"]
+    per_class = table([t["class"], t["precision"], t["recall"], t["f1"], t["support"]],
+                      [[n, fmt(p, 4), fmt(r, 4), fmt(f, 4), s] for n, p, r, f, s in
+                       zip(names, pc["precision"], pc["recall"], pc["f1"], pc["support"], strict=True)])
+    pg.add(f'<div class="row"><div>{overall}</div><div><h3>{esc(t["per_class"])}</h3>{per_class}</div></div>')
+    charts = []
     if result["confusion_matrix"] is not None:
         shown = [plot_text(n) for n in names]
-        pg.heading(t["confusion"])
         hover = f"{t['true']} %{{y}}, {t['predicted']} %{{x}}: %{{z}}<extra></extra>"
-        pg.add(pg.figure(
+        charts.append(f"<div><h3>{esc(t['confusion'])}</h3>" + pg.figure(
             [{"type": "heatmap", "z": result["confusion_matrix"], "x": shown, "y": shown, "colorscale": "Blues",
               "reversescale": True, "texttemplate": "%{z}", "hovertemplate": hover}],
             axes(t["predicted"], t["true"], xaxis={"type": "category"},
                  yaxis={"type": "category", "autorange": "reversed"}),
-            "confusion-chart"))
-    pc = result["per_class"]
-    pg.heading(t["per_class"])
-    pg.add(table([t["class"], t["precision"], t["recall"], t["f1"], t["support"]],
-                 [[n, fmt(p, 4), fmt(r, 4), fmt(f, 4), s] for n, p, r, f, s in
-                  zip(names, pc["precision"], pc["recall"], pc["f1"], pc["support"], strict=True)]))
+            "confusion-chart", css="chart tall") + "</div>")
     if len(mf.features) == 2:
         X = predmod.feature_matrix(mf, tab)
-        _boundary(pg, t, mf, X, predmod.target_indices(mf, tab))
+        charts.append(f"<div><h3>{esc(t['boundary'])}</h3>"
+                      + _boundary(pg, mf, X, predmod.target_indices(mf, tab)) + "</div>")
+    pg.add('<div class="pair">' + "".join(charts) + "</div>")
     return {"file": data, **result}
 
 
-def _boundary(pg: Page, t: dict, mf, X: np.ndarray, true: np.ndarray) -> None:
+def _boundary(pg: Page, mf, X: np.ndarray, true: np.ndarray) -> str:
     """The predicted class over a grid spanning the rows (bce: p(classes[1]) with its 0.5
-    contour), and the rows coloured by their true class."""
+    contour), and the rows coloured by their true class; returns the chart's div."""
     from nnctl.tools.plot import grid_extent
 
     lo, hi = grid_extent(X, mf)
@@ -147,10 +154,9 @@ def _boundary(pg: Page, t: dict, mf, X: np.ndarray, true: np.ndarray) -> None:
     points = [{"type": "scatter", "mode": "markers", "x": X[true == i, 0], "y": X[true == i, 1],
                "name": plot_text(c), "marker": {"size": 8, "color": colors[i], "line": {"width": 1, "color": "#222"}}}
               for i, c in enumerate(classes)]
-    pg.heading(t["boundary"])
     legend = {"title": {"text": plot_text(mf.targets[0])}, "orientation": "h", "y": 1.12}
-    pg.add(pg.figure([field, *points], axes(plot_text(mf.features[0]), plot_text(mf.features[1]), legend=legend),
-                     "boundary-chart", css="chart tall"))
+    return pg.figure([field, *points], axes(plot_text(mf.features[0]), plot_text(mf.features[1]), legend=legend),
+                     "boundary-chart", css="chart tall")
 
 
 def _config(pg: Page, t: dict, meta: dict) -> None:
