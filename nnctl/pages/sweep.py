@@ -3,7 +3,7 @@ sortable table), a parallel-coordinates chart (one line per finished run), the s
 each parameter, and the learning curves of the best points from `runs/<trial>-<repeat>.csv`.
 
 trials.csv is read with the csv module: its columns are `trial, repeat, seed, status`, the
-parameters, `epochs, seconds`, the final metrics, `message` (docs/sweep.md); sweep.json says
+parameters, `epochs, seconds`, the final metrics, `message` (docs/report.md); sweep.json says
 which metric scores a point. Scores and ranks are the sweep's own (`points_of`, `ranked`).
 """
 
