@@ -147,6 +147,6 @@ def _page_target(config: Path, out: Path | None, lang: str) -> Path:
     from nnctl.pages.html import require_plotly
     from nnctl.pages.labels import labels
 
-    require_plotly()
+    require_plotly("nnctl explain --format html")
     labels(lang)
     return check_writable(out or Path(f"{config.stem}-explain.html"))

@@ -21,19 +21,18 @@ PLOT_CONFIG = {"displaylogo": False, "responsive": True}  # no link to plotly's 
 
 def plotly_js() -> str:
     """plotly.js, minified, as the plotly package ships it (no network: it is inlined)."""
-    try:
-        from plotly.offline import get_plotlyjs
-    except ImportError:
-        raise UsageError("nnctl report needs plotly, an optional extra: pip install 'nnctl[report]'") from None
+    require_plotly()
+    from plotly.offline import get_plotlyjs
+
     return get_plotlyjs()
 
 
-def require_plotly() -> None:
-    """Fail before any work when the extra is missing."""
+def require_plotly(command: str = "nnctl report") -> None:
+    """Fail before any work when the extra is missing: one line naming it."""
     try:
-        import plotly  # noqa: F401
+        import plotly.offline  # noqa: F401
     except ImportError:
-        raise UsageError("nnctl report needs plotly, an optional extra: pip install 'nnctl[report]'") from None
+        raise UsageError(f"{command} needs plotly, an optional extra: pip install 'nnctl[report]'") from None
 
 
 def esc(text: object) -> str:

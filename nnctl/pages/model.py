@@ -12,6 +12,7 @@ import numpy as np
 from nnctl.pages.html import Page, axes, esc, fmt, plot_text, table
 from nnctl.pages.labels import labels
 
+HEATMAP_SIDE = 128  # rows and columns of a weight matrix drawn at most
 BOUNDARY_GRID = 120  # points per side of the decision boundary's grid
 DIVERGING = "RdBu"
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -81,12 +82,16 @@ def _weights(pg: Page, t: dict, meta: dict, arrays: dict) -> None:
     charts = []
     inputs = [plot_text(f) for f in meta["features"]]
     for i, layer in enumerate(meta["layers"]):
-        W = arrays[f"W{i}"]
+        full = arrays[f"W{i}"]
+        W = full[:HEATMAP_SIDE, :HEATMAP_SIDE]  # a 784×512 layer would be 400 000 cells in the page
         units = [f"{t['units']} {j}" for j in range(W.shape[1])]
+        title = t["heatmap"].format(i=i, rows=full.shape[0], cols=full.shape[1])
+        if W.shape != full.shape:
+            title += " " + t["first_shown"].format(rows=W.shape[0], cols=W.shape[1])
         charts.append(pg.figure(
-            [{"type": "heatmap", "z": W, "x": units, "y": inputs, "colorscale": DIVERGING, "zmid": 0,
+            [{"type": "heatmap", "z": W, "x": units, "y": inputs[:HEATMAP_SIDE], "colorscale": DIVERGING, "zmid": 0,
               "hovertemplate": "%{y} → %{x}: %{z:.4g}<extra></extra>"}],
-            {"title": {"text": t["heatmap"].format(i=i, rows=W.shape[0], cols=W.shape[1])},
+            {"title": {"text": title},
              "xaxis": {"type": "category"},
              "yaxis": {"type": "category", "autorange": "reversed", "automargin": True}}))
         inputs = [f"{t['units']} {j}" for j in range(layer["units"])]

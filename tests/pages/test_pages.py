@@ -163,13 +163,14 @@ def test_chinese_labels(tmp_path, xor_config):
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --lang: expected one of en, zh, got 'fr'"
 
 
-@pytest.mark.parametrize("args", [["report", "m.npz"], ["explain", "c.yaml", "--format", "html"]])
-def test_without_plotly_one_line_names_the_extra_and_exit_2(tmp_path, args):
+@pytest.mark.parametrize("args, command", [(["report", "m.npz"], "nnctl report"),
+                                           (["explain", "c.yaml", "--format", "html"], "nnctl explain --format html")])
+def test_without_plotly_one_line_names_the_extra_and_exit_2(tmp_path, args, command):
     code = ("import sys; sys.modules['plotly'] = None; sys.argv = ['nnctl', *sys.argv[1:]]; "
             "from nnctl.__main__ import main; main()")
     r = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
-    assert r.stderr == "error: nnctl report needs plotly, an optional extra: pip install 'nnctl[report]'\n"
+    assert r.stderr == f"error: {command} needs plotly, an optional extra: pip install 'nnctl[report]'\n"
 
 
 def test_bad_inputs_are_one_line_and_exit_2(tmp_path, xor_config):
