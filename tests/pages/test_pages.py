@@ -186,3 +186,19 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path, xor_config):
     assert r.returncode == 2 and "nowhere" in r.stderr
     r = nnctl("explain", xor_config, "--out", "x.html", cwd=tmp_path)
     assert r.returncode == 2 and "--format html" in r.stderr
+
+
+def test_a_wheel_ships_the_pages_styles_and_script(tmp_path):
+    """`pip install .` (not editable) must carry the files every page inlines."""
+    import shutil
+    import zipfile
+
+    root = DATASETS.parent
+    src = tmp_path / "src"
+    shutil.copytree(root / "nnctl", src / "nnctl", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "dist")], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("nnctl-*.whl")
+    assert {"nnctl/pages/static/page.js", "nnctl/pages/static/page.css"} <= set(zipfile.ZipFile(wheel).namelist())
