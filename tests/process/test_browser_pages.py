@@ -37,7 +37,7 @@ SWEEP = """
       metric: loss
       parameters:
         train.optimizer.lr: {values: [0.003, 0.03, 0.3, 1.0e+6]}
-        model.layers.0.units: {values: [2, 8]}
+        model.layers.0.activation: {values: [tanh, relu]}  # an axis of categories
     """
 
 
@@ -135,6 +135,10 @@ def test_sweep_page(browser, folder):
     assert column(score) == sorted(column(score), reverse=True)
     header.nth(1).click()
     assert column(1) == sorted(float(t["trial"]) for t in ok)
+    header.nth(3).click()  # text: sorted as text
+    names = [board.nth(r).locator("td").nth(3).text_content() for r in range(board.count())]
+    assert names == sorted(names) and set(names) == {"relu", "tanh"}
+    assert parallel[1]["ticktext"] == ["relu", "tanh"]
     assert opened.errors == []
 
 
