@@ -93,6 +93,11 @@ def page(folder: str | Path, lang: str = "en") -> str:
         _parallel(pg, t, scored, keys, metric)
         _against(pg, t, scored, keys, metric)
         _curves(pg, t, board[:BEST_CURVES], runs, metric)
+    failed = [r for r in rows if r["status"] != "ok"]
+    if failed:
+        pg.heading(t["failed"])
+        pg.add(table([t["trial"], t["repeat"], t["status"], t["message"]],
+                     [[r["trial"], r["repeat"], r["status"], r["message"]] for r in failed], "failed-runs"))
     return pg.render(report)
 
 

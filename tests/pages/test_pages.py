@@ -141,6 +141,8 @@ sweep:
             assert run["history"] is None
     body = re.search(r'<table id="leaderboard">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
     assert body.count("<tr>") == 2  # the two points with lr 0.1; lr 1e6 diverged
+    failed = re.search(r'<table id="failed-runs">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    assert failed.count("<tr>") == sum(t["status"] == "diverged" for t in trials) == 4
 
 
 
