@@ -14,19 +14,19 @@ import json
 import math
 from pathlib import Path
 
-from nnctl.errors import UsageError
+from nnctl.errors import NnctlError, UsageError
 from nnctl.pages.html import Page, axes, esc, fmt, plot_text, table
 from nnctl.pages.labels import labels
 from nnctl.pages.model import PALETTE
-from nnctl.sweep import histories
 
 BEST_CURVES = 5  # points whose runs' learning curves are drawn
 LOG_RATIO = 100.0  # a positive parameter spanning this factor or more gets a log axis
 
 
-def read_trials(folder: Path) -> tuple[list[dict], list[str]]:
-    """trials.csv's rows (trial, repeat, seed, status, params, metrics, epochs, seconds, message)
-    and the parameter keys, in the file's order."""
+def read_trials(folder: Path) -> tuple[list[dict], list[str], int]:
+    """trials.csv's runs (trial, repeat, fold, seed, status, params, metrics, epochs, seconds,
+    message; a run's latest row), the parameter keys in the file's order, and how many rows could
+    not be read (a sweep still running or killed may leave its last row cut short)."""
     from nnctl.io.yamlio import parse_scalar
 
     path = folder / "trials.csv"
@@ -37,26 +37,59 @@ def read_trials(folder: Path) -> tuple[list[dict], list[str]]:
             body = list(reader)
     except OSError as exc:
         raise UsageError(f"expected a sweep's folder holding trials.csv: {exc.strerror}", source=str(path)) from None
-    fixed = ["trial", "repeat", "seed", "status"]
-    if not header or header[:4] != fixed or "epochs" not in header or header[-1] != "message":
+    start = ["trial", "repeat", "fold", "seed", "status"] if header and header[2:3] == ["fold"] else \
+        ["trial", "repeat", "seed", "status"]
+    if not header or header[:len(start)] != start or "epochs" not in header or header[-1] != "message":
         raise UsageError("line 1: expected the header of a sweep's trials.csv (trial, repeat, seed, status, "
                          "the parameters, epochs, seconds, the metrics, message)", source=str(path))
     e = header.index("epochs")
-    keys, metric_cols = header[4:e], header[e + 2:-1]
-    rows = []
-    for n, cells in enumerate(body, start=2):
-        if len(cells) != len(header):
-            raise UsageError(f"line {n}: expected {len(header)} cells, got {len(cells)}", source=str(path))
-        r = dict(zip(header, cells, strict=True))
+    keys, metric_cols = header[len(start):e], header[e + 2:-1]
+    runs: dict[tuple, dict] = {}
+    unread = 0
+    for cells in body:
+        r = dict(zip(header, cells, strict=False))
         try:
-            rows.append({"trial": int(r["trial"]), "repeat": int(r["repeat"]), "seed": int(r["seed"]),
-                         "status": r["status"], "params": {k: parse_scalar(r[k], k) for k in keys},
-                         "metrics": {k: float(r[k]) for k in metric_cols if r[k] != ""},
-                         "epochs": int(r["epochs"]) if r["epochs"] else None,
-                         "seconds": float(r["seconds"]) if r["seconds"] else None, "message": r["message"]})
-        except ValueError as exc:
-            raise UsageError(f"line {n}: {exc}", source=str(path)) from None
-    return rows, keys
+            if len(cells) != len(header):
+                raise ValueError(cells)
+            row = {"trial": int(r["trial"]), "repeat": int(r["repeat"]),
+                   "fold": int(r["fold"]) if "fold" in r else None, "seed": int(r["seed"]),
+                   "status": r["status"], "params": {k: parse_scalar(r[k], k) for k in keys},
+                   "metrics": {k: float(r[k]) for k in metric_cols if r[k] != ""},
+                   "epochs": int(r["epochs"]) if r["epochs"] else None,
+                   "seconds": float(r["seconds"]) if r["seconds"] else None, "message": r["message"]}
+        except (ValueError, NnctlError):
+            unread += 1
+            continue
+        key = (row["trial"], row["repeat"], row["fold"])
+        runs.pop(key, None)  # a run done again (--restart-errored): its latest row is its result
+        runs[key] = row
+    return list(runs.values()), keys, unread
+
+
+def read_history(folder: Path, row: dict) -> dict[str, list] | None:
+    """The run's runs/<trial>-<repeat>[-<fold>].csv as columns of numbers (None for an empty or
+    non-finite cell); None when the run kept none."""
+    name = f"{row['trial']}-{row['repeat']}" + (f"-{row['fold']}" if row.get("fold") is not None else "")
+    try:
+        with open(folder / "runs" / f"{name}.csv", newline="", encoding="utf-8") as fh:
+            table = list(csv.reader(fh))
+    except OSError:
+        return None
+    if not table:
+        return None
+    out: dict[str, list] = {column: [] for column in table[0]}
+    for cells in table[1:]:
+        for column, text in zip(table[0], cells, strict=False):
+            out[column].append(_number(text))
+    return out
+
+
+def _number(text: str) -> float | None:
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
 
 
 def scoring(folder: Path, rows: list[dict]) -> tuple[str, str]:
@@ -77,15 +110,18 @@ def page(folder: str | Path, lang: str = "en") -> str:
 
     folder = Path(folder)
     t = labels(lang)
-    rows, keys = read_trials(folder)
+    rows, keys, unread = read_trials(folder)
     metric, mode = scoring(folder, rows)
     board = ranked(points_of(rows, metric), mode)
-    runs = [{"trial": r["trial"], "repeat": r["repeat"], "status": r["status"], "params": r["params"],
-             "metrics": r["metrics"], "history": histories.read(folder, r["trial"], r["repeat"])} for r in rows]
+    runs = [{"trial": r["trial"], "repeat": r["repeat"], **({"fold": r["fold"]} if r["fold"] is not None else {}),
+             "status": r["status"], "params": r["params"], "metrics": r["metrics"],
+             "history": read_history(folder, r)} for r in rows]
     report = {"kind": "sweep", "folder": str(folder), "metric": metric, "mode": mode, "parameters": keys,
               "runs": runs}
     pg = Page(f"{t['sweep']}: {folder.resolve().name}", lang)
     summary = t["sweep_summary"].format(runs=len(rows), points=len(board), metric=metric, mode=mode)
+    if unread:
+        summary += "; " + t["unread"].format(n=unread)
     pg.add(f'<p class="note">{esc(summary)}</p>')
     _leaderboard(pg, t, board, keys, metric)
     scored = [r for r in runs if r["status"] == "ok" and _finite(r["metrics"].get(metric))]

@@ -1,12 +1,12 @@
 """Each run's history in a sweep's folder: `runs/<trial>-<repeat>.csv`, the columns that
 `train --metrics-csv` writes (epoch, loss, val_loss, lr, the metrics, …), one row per kept epoch;
-an empty cell where that epoch has no such number. `nnctl report SWEEP_DIR` draws them."""
+an empty cell where that epoch has no such number. `nnctl report SWEEP_DIR` draws them
+(nnctl/pages/sweep.py reads them)."""
 
 from __future__ import annotations
 
 import csv
 import io
-import math
 from pathlib import Path
 
 FOLDER = "runs"
@@ -33,27 +33,3 @@ def write(folder: Path, trial: int, repeat: int, columns: dict[str, list]) -> No
     target.parent.mkdir(exist_ok=True)
     data = buf.getvalue().encode("utf-8")
     atomic_write(target, lambda fh: fh.write(data))
-
-
-def read(folder: Path, trial: int, repeat: int) -> dict[str, list] | None:
-    """A run's history as columns of floats (None for an empty cell); None when the run kept none."""
-    try:
-        with open(path(folder, trial, repeat), newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except OSError:
-        return None
-    if not rows:
-        return None
-    out: dict[str, list] = {name: [] for name in rows[0]}
-    for row in rows[1:]:
-        for name, text in zip(rows[0], row, strict=False):
-            out[name].append(_number(text))
-    return out
-
-
-def _number(text: str) -> float | None:
-    try:
-        v = float(text)
-    except ValueError:
-        return None
-    return v if math.isfinite(v) else None

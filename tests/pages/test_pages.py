@@ -143,6 +143,12 @@ sweep:
     assert body.count("<tr>") == 2  # the two points with lr 0.1; lr 1e6 diverged
     failed = re.search(r'<table id="failed-runs">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
     assert failed.count("<tr>") == sum(t["status"] == "diverged" for t in trials) == 4
+    # a sweep killed mid-row leaves its last line cut short: the page is still made, and says so
+    with open(tmp_path / "sw" / "trials.csv", "a") as fh:
+        fh.write("3,0,0,ok,0.1")
+    assert nnctl("report", "sw", "-o", "cut.html", cwd=tmp_path).returncode == 0
+    cut = (tmp_path / "cut.html").read_text()
+    assert len(embedded(cut)["runs"]) == 8 and "rows of trials.csv left out, unreadable (cut short?): 1" in cut
 
 
 

@@ -10,7 +10,8 @@ import sys
 import textwrap
 
 NNCTL = [sys.executable, "-m", "nnctl"]
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_ADDRESS": "local"}  # a Ray of its own, never a cluster another job started on this machine
 
 SWEEP = """
     seed: 3
