@@ -52,8 +52,9 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
     with keep_model, also `arrays` of its model file."""
     from nnctl.config.loader import validate
     from nnctl.sweep.space import point_raw
-    from nnctl.training import trainer as trainmod
     from nnctl.training.callbacks import history_table
+    from nnctl.training.history import final_metrics
+    from nnctl.training.run import model_arrays, run_training
 
     row = task.row()
     t0 = time.perf_counter()
@@ -68,18 +69,12 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
 
             X_aug = shared.X_aug.copy()  # the split rearranges it in place
             rows = RawData(X_aug[:, :-1], shared.features, shared.targets, shared.y_numeric, shared.y_labels, X_aug)
-        trainer = trainmod.setup(cfg, plugin_files=files, raw=rows)
-        trainer.fit()
-        last = trainer.final
-        row["metrics"] = trainmod.final_metrics(last)
-        row["epochs"] = trainer.epoch
-        row["history"] = history_table(trainer)  # runs/<trial>-<repeat>.csv, written where the row is recorded
+        result = run_training(cfg, plugin_files=files, raw=rows)
+        row["metrics"] = final_metrics(result.final)
+        row["epochs"] = result.epochs
+        row["history"] = history_table(result.trainer)  # runs/<trial>-<repeat>.csv, written where the row is recorded
         if task.keep_model:
-            from nnctl.io.modelfile import model_arrays
-
-            result = trainmod.TrainResult(trainer.model, trainer.prepared, trainer.history, 0.0, trainer)
-            s = trainer.prepared.split
-            row["arrays"] = model_arrays(trainer.model, trainmod.model_meta(cfg, result), s.x_mean, s.x_std)
+            row["arrays"] = model_arrays(cfg, result)
             row["config"] = cfg.resolved()
     except DivergedError as exc:
         row["status"], row["message"] = "diverged", str(exc)
