@@ -11,7 +11,8 @@ import typer
 from nnctl.commands.common import DebugOpt, PluginOpt, QuietOpt, guard
 from nnctl.errors import UsageError
 
-LangOpt = Annotated[str, typer.Option("--lang", help="The page's language: en or zh.")]
+LangOpt = Annotated[str | None, typer.Option(
+    "--lang", metavar="en|zh", help="The page's language (default from LC_ALL/LANG); the numbers never change.")]
 
 
 def report(
@@ -24,7 +25,7 @@ def report(
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="The HTML file; default <model stem>.html beside the model file, or "
                             "SWEEP_DIR/report.html.")] = None,
-    lang: LangOpt = "en",
+    lang: LangOpt = None,
     plugin: PluginOpt = None,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,

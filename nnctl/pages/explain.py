@@ -5,19 +5,19 @@ sections the terminal and Markdown views show (`nnctl.tools.explain.sections`), 
 
 from __future__ import annotations
 
+from nnctl.i18n import translator
 from nnctl.pages.html import Page, axes, esc, table
 from nnctl.pages.labels import labels
-from nnctl.tools.explain import _matrix as matrix_cells
-from nnctl.tools.explain import sections
-
-TRANSLATED_TITLES = ("The batch", "Forward, layer", "The loss", "Backward, layer", "The update")
+from nnctl.render.explain import _matrix as matrix_cells
+from nnctl.render.explain import sections
 
 
-def page(steps: list[dict], document: dict, name: str, lang: str = "en", full: bool = False,
+def page(steps: list[dict], document: dict, name: str, lang: str | None = None, full: bool = False,
          big: bool = False) -> str:
     """`steps`: explain's documents (NumPy arrays), one per step; `document`: the --json document
-    the page embeds (one step's, or `{steps: [...]}`)."""
-    t = labels(lang)
+    the page embeds (one step's, or `{steps: [...]}`). The sections' words through explain's own
+    gettext catalog, the page's through its label table."""
+    t, _ = labels(lang), translator(lang)
     pg = Page(f"{t['explain']}: {name}", lang)
     n = len(steps)
     pg.add(f'<div class="controls"><button id="step-previous" type="button">{esc(t["previous"])}</button>'
@@ -36,21 +36,18 @@ def page(steps: list[dict], document: dict, name: str, lang: str = "en", full: b
     pg.add('<div class="grid">' + "".join(charts) + "</div>")
     for i, doc in enumerate(steps):
         pg.add(f'<section class="step" id="step-{i}" data-step="{i}"{"" if i == 0 else " hidden"}>'
-               + "".join(_section(t, title, items, full) for title, items in sections(doc, full, big))
+               + "".join(_section(title, items, full, _) for title, items in sections(doc, full, big, _))
                + "</section>")
     return pg.render(document)
 
 
-def _section(t: dict, title: str, items: list, full: bool) -> str:
-    for key in TRANSLATED_TITLES:
-        if title.startswith(key):
-            title = t[key] + title[len(key):]
+def _section(title: str, items: list, full: bool, _) -> str:
     parts = [f"<h2>{esc(title)}</h2>"]
     for item in items:
         if item[0] == "text":
             parts.append(f"<p>{esc(item[1])}</p>")
             continue
-        rows, note = matrix_cells(item[2], full)
+        rows, note = matrix_cells(item[2], full, _)
         parts.append(f'<div class="matrix"><div class="label">{esc(item[1])} <span class="note">({esc(note)})</span>'
                      f'</div>{table([str(j) for j in range(len(rows[0]))], rows)}</div>')
     return "".join(parts)

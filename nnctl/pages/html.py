@@ -87,8 +87,10 @@ def fmt(v: object, digits: int = 6) -> str:
 class Page:
     """A page being built: sections of HTML and the figures they place."""
 
-    def __init__(self, title: str, lang: str):
-        self.title, self.lang = title, lang
+    def __init__(self, title: str, lang: str | None):
+        from nnctl.i18n import language
+
+        self.title, self.lang = title, language(lang)
         self.parts: list[str] = []
         self.figures: list[dict] = []
 

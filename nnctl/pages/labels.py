@@ -1,10 +1,8 @@
-"""The words on a page, per language (`--lang`): a small table rather than gettext catalogues,
-since a page has a few dozen fixed labels. Text that comes from the data (column names, class
-labels, config values) is never translated."""
+"""The words of a page's frame (headings, table headers, axis titles, controls), per language:
+a small table beside nnctl.i18n's gettext catalog, which explain's sections use. Text that comes
+from the data (column names, class labels, config values) is never translated."""
 
 from __future__ import annotations
-
-from nnctl.errors import UsageError
 
 EN = {
     "model": "Model", "sweep": "Sweep", "explain": "One training step",
@@ -27,8 +25,6 @@ EN = {
     "message": "message", "unread": "rows of trials.csv left out, unreadable (cut short?): {n}",
     "step": "Step", "step_of": "step {i} of {n}", "previous": "previous", "next": "next",
     "loss_per_row": "Loss per row", "row": "row", "loss_per_step": "Loss per step",
-    "The batch": "The batch", "Forward, layer": "Forward, layer", "The loss": "The loss",
-    "Backward, layer": "Backward, layer", "The update": "The update",
 }
 
 ZH = {
@@ -52,16 +48,14 @@ ZH = {
     "unread": "trials.csv 中无法读取（可能被截断）而略去的行：{n}",
     "step": "步骤", "step_of": "第 {i} 步，共 {n} 步", "previous": "上一步", "next": "下一步",
     "loss_per_row": "每行损失", "row": "行", "loss_per_step": "每步损失",
-    "The batch": "这一批数据", "Forward, layer": "前向传播，层", "The loss": "损失",
-    "Backward, layer": "反向传播，层", "The update": "参数更新",
 }
 
 LANGUAGES = {"en": EN, "zh": ZH}
 
 
-def labels(lang: str) -> dict[str, str]:
-    """The label table of a language; an unknown one is a usage error listing the known ones."""
-    try:
-        return LANGUAGES[lang]
-    except KeyError:
-        raise UsageError(f"--lang: expected one of {', '.join(LANGUAGES)}, got {lang!r}") from None
+def labels(lang: str | None = None) -> dict[str, str]:
+    """The label table of the language nnctl.i18n resolves (--lang, else LC_ALL/LC_MESSAGES/LANG);
+    an unknown one is a usage error listing the known ones."""
+    from nnctl.i18n import language
+
+    return LANGUAGES[language(lang)]

@@ -19,7 +19,7 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
            "#17becf"]  # one colour per class, the same in the field and the points
 
 
-def page(model_path: str | Path, data: str | None = None, lang: str = "en",
+def page(model_path: str | Path, data: str | None = None, lang: str | None = None,
          plugin_files: list[Path] | None = None) -> str:
     """The page's HTML. The model file is read without loading plugins unless `data` needs the
     network itself (then `plugin_files` as for predict)."""

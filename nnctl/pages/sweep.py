@@ -105,7 +105,7 @@ def scoring(folder: Path, rows: list[dict]) -> tuple[str, str]:
     return metric, sweep.get("mode") or default_mode(metric)
 
 
-def page(folder: str | Path, lang: str = "en") -> str:
+def page(folder: str | Path, lang: str | None = None) -> str:
     from nnctl.sweep.search import points_of, ranked
 
     folder = Path(folder)

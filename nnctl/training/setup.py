@@ -10,7 +10,7 @@ import numpy as np
 from nnctl.config.loader import Config
 from nnctl.core import metrics as metricsmod
 from nnctl.core.activations import ACTIVATIONS, Activation
-from nnctl.core.losses import LOSSES, Loss
+from nnctl.core.losses import Loss, make_loss
 from nnctl.core.model import MLP
 from nnctl.data import datasets as datamod
 from nnctl.errors import ConfigError, NnctlError
@@ -58,7 +58,7 @@ def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | N
     """The config's data (or `raw`, rows given directly), encoded, split, scaled and cast."""
     raw = raw if raw is not None else datamod.load_raw(cfg, cfg.base_dir, rng)
     try:
-        enc = datamod.encode(raw, cfg.train.loss, cfg.model.layers[-1].units,
+        enc = datamod.encode(raw, cfg.train.loss_name, cfg.model.layers[-1].units,
                              f"model.layers.{len(cfg.model.layers) - 1}.units")
         cfg.model.layers[-1].units = enc.Y.shape[1]  # `units: auto`, resolved from the data
     except ConfigError as exc:
@@ -70,7 +70,7 @@ def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | N
         raise
     split = datamod.make_split(enc, cfg.data.validation_split, rng, cfg.data.standardize,
                                np.dtype(cfg.train.dtype))
-    return Prepared(split, enc.features, enc.targets, enc.classes, LOSSES[cfg.train.loss]())
+    return Prepared(split, enc.features, enc.targets, enc.classes, make_loss(cfg.train.loss))
 
 
 def resolve_units(cfg: Config) -> Config:

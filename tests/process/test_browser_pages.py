@@ -154,18 +154,13 @@ def test_explain_page_one_step(browser, folder):
 
 
 def test_explain_page_moves_between_steps(browser, folder):
-    from nnctl.pages import explain as page
-    from nnctl.tools import explain as ex
-    from nnctl.tools import gradcheck as gc
-
     config = CONFIGS / "xor_tutorial_mse.yaml"
-    steps = [ex.explain(gc.float64_trainer(config, [f"seed={s}"], None), 4) for s in range(3)]
-    document = {"steps": [ex.as_json(s) for s in steps]}
-    from nnctl.pages.html import write
-
-    write(folder / "steps.html", page.page(steps, document, "steps"))
+    nnctl("explain", config, "--format", "html", "--steps", "3", "--rows", "4", "-o", "steps.html", cwd=folder)
+    document = json.loads(nnctl("explain", config, "--json", "--steps", "3", "--rows", "4", cwd=folder).stdout)
     opened = open_page(browser, folder / "steps.html")
-    drawn_cleanly(opened, charts=2)
+    drawn_cleanly(opened, charts=2)  # loss per row (of the step shown), loss per step
+    assert opened.report() == document and len(document["steps"]) == 3
+    assert chart_data(opened, "loss-per-step")[0]["y"] == [s["loss"] for s in document["steps"]]
     p = opened.page
 
     def at(i):
