@@ -69,7 +69,8 @@ def main() -> None:
         nnctl("report", "moons.npz", "--data", "moons.csv", "-q", cwd=tmp)
         nnctl("sweep", ROOT / "configs" / "iris_sweep.yaml", "-q", "--out", "iris-sweep", cwd=tmp)
         nnctl("report", "iris-sweep", "-q", cwd=tmp)
-        nnctl("explain", ROOT / "configs" / "xor_tutorial_mse.yaml", "--format", "html", "-o", "explain.html", cwd=tmp)
+        nnctl("explain", ROOT / "configs" / "xor_tutorial_mse.yaml", "--format", "html", "--steps", "3",
+              "-o", "explain.html", cwd=tmp)
         with chromium() as browser:
             shoot(browser, tmp / "moons.html", OUT / "report-model.png", 1640)
             shoot(browser, tmp / "iris-sweep" / "report.html", OUT / "report-sweep.png", 1300)
