@@ -178,7 +178,7 @@ def explain(
 
 def _page_target(config: Path, out: Path | None) -> Path:
     """explain --format html's page, checked before any work (and the report extra with it)."""
-    from nnctl.io.modelfile import check_writable
+    from nnctl.io.files import check_writable
     from nnctl.pages.html import require_plotly
 
     require_plotly("nnctl explain --format html")

@@ -38,7 +38,7 @@ def report(
     Needs the report extra: pip install 'nnctl[report]'. Example: nnctl report xor.npz --data datasets/xor.csv
     """
     with guard(debug):
-        from nnctl.io.modelfile import check_writable
+        from nnctl.io.files import check_writable
         from nnctl.pages import html
         from nnctl.pages.labels import labels
 

@@ -125,7 +125,7 @@ def _static(name: str) -> str:
 
 
 def write(path: str | Path, text: str) -> None:
-    from nnctl.io.modelfile import atomic_write
+    from nnctl.io.files import atomic_write
 
     data = text.encode("utf-8")
     atomic_write(path, lambda fh: fh.write(data))

@@ -3,7 +3,7 @@ sortable table), a parallel-coordinates chart (one line per finished run), the s
 each parameter, and the learning curves of the best points from `runs/<trial>-<repeat>.csv`.
 
 trials.csv is read with the csv module: its columns are `trial, repeat, seed, status`, the
-parameters, `epochs, seconds`, the final metrics, `message` (docs/report.md); sweep.json says
+parameters, `epochs, seconds`, the final metrics, `message` (docs/commands/sweep.md); sweep.json says
 which metric scores a point. Scores and ranks are the sweep's own (`points_of`, `ranked`).
 """
 
@@ -94,7 +94,7 @@ def _number(text: str) -> float | None:
 
 def scoring(folder: Path, rows: list[dict]) -> tuple[str, str]:
     """The sweep's metric and mode, from sweep.json as the sweep resolved its config."""
-    from nnctl.sweep.search import default_mode
+    from nnctl.sweep.plan import default_mode
 
     try:
         sweep = json.loads((folder / "sweep.json").read_text(encoding="utf-8")).get("sweep") or {}
@@ -106,13 +106,16 @@ def scoring(folder: Path, rows: list[dict]) -> tuple[str, str]:
 
 
 def page(folder: str | Path, lang: str | None = None) -> str:
-    from nnctl.sweep.search import points_of, ranked
+    from nnctl.sweep.scoring import Board
 
     folder = Path(folder)
     t = labels(lang)
     rows, keys, unread = read_trials(folder)
     metric, mode = scoring(folder, rows)
-    board = ranked(points_of(rows, metric), mode)
+    scores = Board(metric, mode)
+    for r in rows:
+        scores.add(r)
+    board = scores.ranked()
     runs = [{"trial": r["trial"], "repeat": r["repeat"], **({"fold": r["fold"]} if r["fold"] is not None else {}),
              "status": r["status"], "params": r["params"], "metrics": r["metrics"],
              "history": read_history(folder, r)} for r in rows]

@@ -41,12 +41,6 @@ def metrics_values(trainer: Trainer, r: EpochRecord) -> list:
             *(vm.get(n) for n in names if val), *(dg.get(n) for n in trainer.diag_names)]
 
 
-def history_table(trainer: Trainer) -> dict[str, list]:
-    """The run's kept history as --metrics-csv's columns (what a sweep keeps of each run)."""
-    rows = [metrics_values(trainer, r) for r in trainer.history]
-    return {c: [row[i] for row in rows] for i, c in enumerate(metrics_columns(trainer))}
-
-
 class MetricsCSV:
     """One row per epoch: epoch, loss, val_loss, lr, the metrics, then the validation metrics.
     Rows are flushed as they come, so the file can be followed while the run goes on."""
