@@ -367,6 +367,9 @@ def evaluate_table(mf: ModelFile, table: csvio.Table) -> dict:
     result["confusions"] = [{"true": classes[t], "predicted": classes[p], "count": c}
                             for t, p, c in counts.pairs() if t != p]
     result["classes"] = classes
+    precision, recall, f1 = counts.per_class()
+    result["per_class"] = {"precision": precision.tolist(), "recall": recall.tolist(), "f1": f1.tolist(),
+                           "support": counts.n_true.astype(int).tolist()}
     return result
 
 
