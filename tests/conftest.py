@@ -96,3 +96,12 @@ def xor_config(write):
 def _in_tmp(tmp_path, monkeypatch):
     """Every test runs in its own folder, so default outputs never land in the repository."""
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(params=["arrow", "numpy"])
+def csv_engine(request, monkeypatch):
+    """Run a test with each CSV engine: pyarrow's reader (the arrow extra) and NumPy's."""
+    if request.param == "arrow":
+        pytest.importorskip("pyarrow")
+    monkeypatch.setenv("NNCTL_CSV_ENGINE", request.param)
+    return request.param

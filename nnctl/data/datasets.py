@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.data import csvtable as csvio
+from nnctl.data import csvtable, reader
 from nnctl.errors import ConfigError, DataError
 
 
@@ -99,12 +99,13 @@ def load_raw(cfg, base_dir: Path, rng: np.random.Generator) -> RawData:
                               source=getattr(cfg, "source", None))
         features = ["x"] if d.source == "line" else ["x1", "x2"]
         return RawData(X, features, ["y"], y[:, None])
-    return _load_csv(d, base_dir, cfg.train.loss == "mse")
+    return _load_table(d, base_dir, cfg.train.loss == "mse", np.dtype(cfg.train.dtype))
 
 
-def _load_csv(d, base_dir: Path, numeric_target: bool) -> RawData:
+def _load_table(d, base_dir: Path, numeric_target: bool, dtype) -> RawData:
+    """A CSV or Parquet file's rows: the features parsed in chunks into one array at `dtype`."""
     path = Path(d.path) if Path(d.path).is_absolute() else base_dir / d.path
-    table = csvio.read_table(path, d.delimiter, source=str(path))
+    table = open_table(d.source, path, getattr(d, "delimiter", ","))
     targets = [d.target] if isinstance(d.target, str) else list(d.target)
     t_idx = [table.column_index(t, "target") for t in targets]
     if d.features is None:
@@ -117,21 +118,29 @@ def _load_csv(d, base_dir: Path, numeric_target: bool) -> RawData:
     if not f_idx:
         raise DataError("no feature columns left besides the target", source=table.source)
     features = [table.header[i] for i in f_idx]
-    y_numeric = y_labels = None
-    # the targets first: reading the features may reuse the parsed file's memory
-    if numeric_target or len(t_idx) > 1:  # numbers or bust: the careful pass names a bad cell
-        try:
-            y_numeric = csvio.numeric_columns(table, t_idx, d.delimiter)
-        except DataError as exc:
-            if numeric_target:
-                exc.message += "; loss mse needs numbers in the target (use cross_entropy or bce to classify labels)"
-            raise
-    else:  # class labels: numbers when they all parse (fast), else text
-        y_numeric = csvio.fast_numeric_columns(table, t_idx, d.delimiter)
-        if y_numeric is None:
-            y_labels = csvio.text_column(table, t_idx[0], d.delimiter)
-    X_aug = csvio.augmented_features(table, f_idx, d.delimiter)
-    return RawData(X_aug[:, :-1], features, targets, y_numeric, y_labels, X_aug)
+    numbers = numeric_target or len(t_idx) > 1  # numbers or bust; else class labels, numbers or text
+    try:
+        got = reader.load(table, f_idx, t_idx if numbers else [], None if numbers else t_idx[0], dtype)
+    except DataError as exc:
+        if numeric_target and getattr(exc, "column", None) in t_idx:
+            exc.message += "; loss mse needs numbers in the target (use cross_entropy or bce to classify labels)"
+        raise
+    y_numeric, y_labels = got.Y, None
+    if not numbers:
+        if isinstance(got.labels, np.ndarray):
+            y_numeric = got.labels[:, None]
+        else:
+            y_labels = got.labels
+    return RawData(got.X_aug[:, :-1], features, targets, y_numeric, y_labels, got.X_aug)
+
+
+def open_table(source: str, path: Path, delimiter: str = ","):
+    """The table a file holds, by the config's data.source (or a command's input, by its suffix)."""
+    if source == "parquet":
+        from nnctl.data import parquet
+
+        return parquet.read_table(path, source=str(path))
+    return csvtable.read_table(path, delimiter, source=str(path))
 
 
 # --- encoding --------------------------------------------------------------------------------
@@ -230,7 +239,7 @@ class Split:
         return self.X_train_aug[:, :-1]
 
 
-CHUNK = csvio.CHUNK  # rows per pass when copying, so no full-size temporary is ever made
+CHUNK = 4096  # rows per pass when copying, so no full-size temporary is ever made
 
 
 def _chunks(rows: np.ndarray | None, n: int):
@@ -252,7 +261,7 @@ def make_split(enc: Encoded, fraction: float, rng: np.random.Generator, standard
             raise DataError(f"validation_split {fraction} of {n} rows leaves no training rows")
         order = rng.permutation(n)
         tr, va = np.sort(order[n_val:]), np.sort(order[:n_val])
-    if enc.X_aug is not None and np.dtype(dtype) == np.float64:
+    if enc.X_aug is not None and enc.X_aug.dtype == np.dtype(dtype):
         return _split_in_place(enc.X_aug, Y, tr, va, standardize)
     n_tr = n if tr is None else len(tr)
     mean, std = _stats(X, tr, n_tr) if standardize else (None, None)
@@ -284,13 +293,14 @@ def _stats(X: np.ndarray, rows: np.ndarray | None, n: int) -> tuple[np.ndarray, 
 
 
 def _split_in_place(Xa: np.ndarray, Y: np.ndarray, tr, va, standardize: bool) -> Split:
-    """make_split for float64 rows the loader already laid out as [X, 1]: the validation rows are
-    copied out, the training rows moved up in place (tr is sorted, so no row is overwritten before
-    it is read) and scaled in place. No second copy of the data is ever made."""
-    nf = Xa.shape[1] - 1
+    """make_split for rows the loader already laid out as [X, 1] at the training dtype: the
+    validation rows are copied out, the training rows moved up in place (tr is sorted, so no row
+    is overwritten before it is read) and scaled in place, chunk by chunk in float64. No second
+    copy of the data is ever made."""
+    nf, dtype = Xa.shape[1] - 1, Xa.dtype
     X_val = Y_val = None
     if tr is not None:
-        X_val, Y_val = Xa[va, :nf].copy(), Y[va].astype(np.float64)
+        X_val, Y_val = Xa[va, :nf].copy(), Y[va].astype(dtype)
         for a, b, rows in _chunks(tr, len(tr)):
             Xa[a:b] = Xa[rows]
         Xa, Y = Xa[:len(tr)], Y[tr]
@@ -298,8 +308,7 @@ def _split_in_place(Xa: np.ndarray, Y: np.ndarray, tr, va, standardize: bool) ->
     if standardize:
         mean, std = _stats(Xa[:, :nf], None, Xa.shape[0])
         for a, b, _ in _chunks(None, Xa.shape[0]):
-            Xa[a:b, :nf] -= mean
-            Xa[a:b, :nf] /= std
+            Xa[a:b, :nf] = (Xa[a:b, :nf] - mean) / std
         if X_val is not None:
-            X_val = (X_val - mean) / std
-    return Split(Xa, Y.astype(np.float64), X_val, Y_val, mean, std)
+            X_val = ((X_val - mean) / std).astype(dtype)
+    return Split(Xa, Y.astype(dtype), X_val, Y_val, mean, std)
