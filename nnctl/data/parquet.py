@@ -16,12 +16,12 @@ BATCH_ROWS = 65536
 EXTRA = "Parquet files need pyarrow, an optional extra: pip install 'nnctl[arrow]'"
 
 
-def _pyarrow():
+def _pyarrow(source: str):
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise DataError(EXTRA) from None
+        raise DataError(EXTRA, source=source) from None
     return pa, pq
 
 
@@ -29,7 +29,7 @@ class Table:
     """A Parquet file: its column names, and its rows in batches when asked."""
 
     def __init__(self, path: Path, source: str):
-        pa, pq = _pyarrow()
+        pa, pq = _pyarrow(source)
         self.path, self.source = path, source
         try:
             self.file = pq.ParquetFile(path)
