@@ -61,9 +61,15 @@ class Table:
             return reader.count_lines(fh)
 
     def chunks(self, cols: reader.Columns, engine: str | None = None):
-        """The body as parsed chunks (reader.Parsed), in order."""
+        """(span, parsed chunk) for the body, in order; a span finds its chunk again (`chunk_at`)."""
         with self._body() as fh:
             yield from reader.parse_chunks(fh, self.first_line, cols, engine)
+
+    @contextmanager
+    def spans_reader(self, cols: reader.Columns, engine: str | None = None):
+        """A function span → parsed chunk, reading the file opened once."""
+        with self._body() as fh:
+            yield lambda span: reader.parse_span(fh, span, cols, engine)
 
 
 def preview_names(names: list[str], k: int = 20) -> str:

@@ -5,6 +5,7 @@ a column, as CSV's name a line."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,6 @@ import numpy as np
 from nnctl.data import reader
 from nnctl.errors import DataError, did_you_mean
 
-BATCH_ROWS = 65536
 EXTRA = "Parquet files need pyarrow, an optional extra: pip install 'nnctl[arrow]'"
 
 
@@ -57,19 +57,32 @@ class Table:
         return self.file.metadata.num_rows
 
     def chunks(self, cols: reader.Columns, engine: str | None = None):
-        """Batches of rows as reader.Parsed; a null or non-numeric cell is named by row and column."""
-        wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
-        names = [self.header[c] for c in dict.fromkeys(wanted)]
+        """(span, parsed rows) per row group (span: its index and first row); a null or
+        non-numeric cell is named by row and column."""
         row = 1
-        for batch in self.file.iter_batches(batch_size=BATCH_ROWS, columns=names):
-            X = np.empty((batch.num_rows, len(cols.numeric)))
-            for j, c in enumerate(cols.numeric):
-                X[:, j] = _numbers(batch.column(self.header[c]), row, c, cols)
-            labels = None
-            if cols.label is not None:
-                labels = _labels(batch.column(self.header[cols.label]), row, cols.label, cols)
-            yield reader.Parsed(X, labels)
-            row += batch.num_rows
+        for i in range(self.file.num_row_groups):
+            span = (i, row)
+            parsed = self._parse(self.file.read_row_group(i, columns=self._names(cols)), row, cols)
+            yield span, parsed
+            row += parsed.X.shape[0]
+
+    @contextmanager
+    def spans_reader(self, cols: reader.Columns, engine: str | None = None):
+        """A function span → parsed rows of that row group."""
+        yield lambda span: self._parse(self.file.read_row_group(span[0], columns=self._names(cols)), span[1], cols)
+
+    def _names(self, cols: reader.Columns) -> list[str]:
+        wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
+        return [self.header[c] for c in dict.fromkeys(wanted)]
+
+    def _parse(self, batch, row: int, cols: reader.Columns) -> reader.Parsed:
+        X = np.empty((batch.num_rows, len(cols.numeric)))
+        for j, c in enumerate(cols.numeric):
+            X[:, j] = _numbers(batch.column(self.header[c]), row, c, cols)
+        labels = None
+        if cols.label is not None:
+            labels = _labels(batch.column(self.header[cols.label]), row, cols.label, cols)
+        return reader.Parsed(X, labels)
 
 
 def _numbers(col, row: int, c: int, cols: reader.Columns) -> np.ndarray:

@@ -119,17 +119,18 @@ def decode(data: bytes, line: int, source: str) -> str:
 # --- chunks of a file's body -----------------------------------------------------------------------
 
 def body_chunks(fh, line: int, size: int = CHUNK_BYTES):
-    """(line number of the chunk's first line, bytes of whole lines) from the binary stream `fh`,
-    which stands at the body's first line. A chunk never ends inside a quoted cell."""
+    """(byte offset, line number of the chunk's first line, bytes of whole lines) from the binary
+    stream `fh`, which stands at the body's first line. A chunk never ends inside a quoted cell."""
+    offset = fh.tell()
     rest, first = b"", True
     while True:
         data = fh.read(size)
         if first and data.startswith(BOM):
-            data = data[len(BOM):]
+            data, offset = data[len(BOM):], offset + len(BOM)
         first = False
         if not data:
             if rest:
-                yield line, rest
+                yield offset, line, rest
             return
         data = rest + data if rest else data
         cut = data.rfind(b"\n") + 1
@@ -138,8 +139,9 @@ def body_chunks(fh, line: int, size: int = CHUNK_BYTES):
         if not cut:
             rest = data
             continue
-        yield line, data[:cut]
+        yield offset, line, data[:cut]
         line += data.count(b"\n", 0, cut)
+        offset += cut
         rest = data[cut:]
 
 
@@ -265,10 +267,18 @@ ENGINES = {"numpy": _numpy_chunk, "arrow": _arrow_chunk}
 
 
 def parse_chunks(fh, line: int, cols: Columns, engine: str | None = None):
-    """Parsed chunks of the body that the binary stream `fh` stands at (line: its line number)."""
+    """(span, parsed chunk) for the body that the binary stream `fh` stands at (line: its line
+    number); a span (byte offset, length, line) finds the chunk again (parse_span)."""
     parse = ENGINES[engine or csv_engine()]
-    for first, data in body_chunks(fh, line):
-        yield parse(data, first, cols)
+    for offset, first, data in body_chunks(fh, line):
+        yield (offset, len(data), first), parse(data, first, cols)
+
+
+def parse_span(fh, span: tuple[int, int, int], cols: Columns, engine: str | None = None) -> Parsed:
+    """The chunk at `span` of the binary stream `fh`, parsed again."""
+    offset, length, line = span
+    fh.seek(offset)
+    return ENGINES[engine or csv_engine()](fh.read(length), line, cols)
 
 
 def count_lines(fh, size: int = 1 << 24) -> int:
@@ -321,7 +331,7 @@ def load(table, features: list[int], targets: list[int], label: int | None, dtyp
     Y = np.empty((bound, len(targets))) if targets else None
     parts: list = []
     n = 0
-    for chunk in table.chunks(cols, engine):
+    for _, chunk in table.chunks(cols, engine):
         m = chunk.X.shape[0]
         X[n:n + m, :nf] = chunk.X[:, :nf]
         if Y is not None:

@@ -111,7 +111,7 @@ def stream_predict(mf: ModelFile, fh, write, source: str, header: bool = True, p
 def predict_table(mf: ModelFile, table, write, proba: bool = False, fmt: str = "csv") -> int:
     """stream_predict for a table read by chunks (a Parquet file)."""
     out = _Output(mf, write, proba, fmt)
-    for chunk in table.chunks(table.columns(_feature_columns(mf, table.header, True, table.source))):
+    for _, chunk in table.chunks(table.columns(_feature_columns(mf, table.header, True, table.source))):
         out.chunk(chunk)
     return out.end(table.source)
 
