@@ -118,10 +118,10 @@ def decode(data: bytes, line: int, source: str) -> str:
 
 # --- chunks of a file's body -----------------------------------------------------------------------
 
-def body_chunks(fh, line: int, size: int = CHUNK_BYTES):
+def body_chunks(fh, line: int, size: int | None = None):
     """(byte offset, line number of the chunk's first line, bytes of whole lines) from the binary
     stream `fh`, which stands at the body's first line. A chunk never ends inside a quoted cell."""
-    offset = fh.tell()
+    offset, size = fh.tell(), size or CHUNK_BYTES
     rest, first = b"", True
     while True:
         data = fh.read(size)

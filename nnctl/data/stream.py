@@ -1,0 +1,211 @@
+"""Training rows from a file larger than memory (`data.stream: true`, docs/data.md): a batch
+source that reads the file's chunks again every epoch.
+
+A first pass reads every chunk once for what training needs up front: the row count, the
+training rows' mean and std (combined chunk by chunk, Chan et al.'s parallel formula), the
+classes. Validation rows are chosen by the seed, per chunk, and kept in memory. Each epoch then
+visits the chunks in a seeded order and shuffles rows within a buffer of `shuffle_buffer` rows
+(tf.data's shuffle buffer, Ray Data's local shuffle): peak memory is the buffer and one chunk,
+whatever the file's size. An epoch is a pure function of (seed, epoch), so resuming mid-epoch
+replays the epoch's reading up to the batch where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnctl.data import datasets, reader
+from nnctl.errors import DataError
+
+
+@dataclass
+class Layout:
+    """Which columns a stream reads: features, numeric targets, or one label column."""
+
+    features: list[int]
+    targets: list[int]
+    label: int | None
+
+
+class StreamSource:
+    """Batches (X_aug (m, n_features + 1), Y (m, n_outputs)) at `dtype`, chunk by chunk."""
+
+    def __init__(self, table, layout: Layout, loss: str, out_units, *, seed: int, validation_split: float,
+                 standardize: bool, dtype, batch_size: int | None, shuffle_buffer: int, shuffle: bool = True,
+                 units_key: str = "model.layers.-1.units"):
+        self.table, self.layout, self.loss, self.seed = table, layout, loss, seed
+        self.fraction, self.dtype, self.shuffle = validation_split, np.dtype(dtype), shuffle
+        self.buffer_rows = shuffle_buffer
+        self.cols = table.columns(layout.features + layout.targets, layout.label)
+        self._first_pass(standardize, out_units, units_key)
+        self.batch = self.n if batch_size is None else min(batch_size, self.n)
+        self.epoch, self.batches_done = 0, 0  # where the stream is: batches handed out in `epoch`
+
+    # --- the first pass ---------------------------------------------------------------------
+
+    def _first_pass(self, standardize: bool, out_units, units_key: str) -> None:
+        nf = len(self.layout.features)
+        count, mean, m2 = 0, np.zeros(nf), np.zeros(nf)
+        self.spans: list = []
+        val_x, val_y, distinct, sample = [], [], [], None
+        for span, parsed in self.table.chunks(self.cols):
+            self.spans.append(span)
+            keep = self._is_train(len(self.spans) - 1, parsed.X.shape[0])
+            X = parsed.X[keep, :nf]
+            if X.shape[0]:
+                count, mean, m2 = _combine(count, mean, m2, X)
+            val_x.append(parsed.X[~keep, :nf])
+            val_y.append(self._targets(parsed, ~keep))
+            if self.layout.label is not None:
+                distinct.append(_distinct(parsed.labels))
+            elif sample is None and parsed.X.shape[0]:
+                sample = parsed.X[:1, nf:]
+        if count == 0:
+            raise DataError("has no training rows" if self.spans else "has a header but no data rows",
+                            source=self.table.source)
+        self.n = count
+        self.x_mean = self.x_std = None
+        if standardize:
+            std = np.sqrt(m2 / count)
+            std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+            self.x_mean, self.x_std = mean, std
+        self.classes, self.features, self.targets = self._classes(distinct, sample, out_units, units_key)
+        X_val = np.concatenate(val_x)
+        self.X_val = self.Y_val = None
+        if X_val.shape[0]:
+            self.X_val = self._scaled(X_val)
+            self.Y_val = self._encode(_join(val_y)).astype(self.dtype)
+        self.n_outputs = len(self.classes) if self.classes and loss_one_hot(self.loss) else (
+            1 if self.classes else len(self.layout.targets))
+
+    def _is_train(self, chunk: int, m: int) -> np.ndarray:
+        """Which of a chunk's rows train (the others validate): a seeded draw per chunk, the same every epoch."""
+        if self.fraction <= 0:
+            return np.ones(m, dtype=bool)
+        return np.random.default_rng([self.seed, 0x5A11, chunk]).random(m) >= self.fraction
+
+    def _targets(self, parsed: reader.Parsed, rows: np.ndarray):
+        if self.layout.label is None:
+            return parsed.X[rows, len(self.layout.features):]
+        labels = parsed.labels
+        if isinstance(labels, np.ndarray):
+            return labels[rows]
+        return [lab for lab, r in zip(labels, rows, strict=True) if r]
+
+    def _classes(self, distinct, sample, out_units, units_key):
+        """Check the targets against the loss and the output layer, as an in-memory run does
+        (datasets.encode, given one row per distinct label), and keep the classes."""
+        header = self.table.header
+        features = [header[i] for i in self.layout.features]
+        targets = [header[i] for i in (self.layout.targets or [self.layout.label])]
+        if self.layout.label is None:
+            raw = datasets.RawData(np.zeros((1, len(features))), features, targets,
+                                   sample if sample is not None else np.zeros((1, len(targets))))
+        else:
+            labels = _join(distinct)
+            numeric = isinstance(labels, np.ndarray)
+            labels = np.unique(labels) if numeric else sorted(set(labels))
+            raw = datasets.RawData(np.zeros((len(labels), len(features))), features, targets,
+                                   labels[:, None] if numeric else None, None if numeric else list(labels))
+        enc = datasets.encode(raw, self.loss, out_units, units_key)
+        self._keys = {datasets.label_key(c): i for i, c in enumerate(enc.classes or [])}
+        return enc.classes, features, targets
+
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        return (X if self.x_mean is None else (X - self.x_mean) / self.x_std).astype(self.dtype)
+
+    def _encode(self, y) -> np.ndarray:
+        """Targets as the loss wants them: numbers (mse), a 0/1 column (bce) or one-hot rows."""
+        if not self.classes:
+            return np.asarray(y, dtype=np.float64)
+        values = y.tolist() if isinstance(y, np.ndarray) else y
+        idx = np.fromiter((self._keys[datasets.label_key(v)] for v in values), np.intp, len(values))
+        if not loss_one_hot(self.loss):
+            return idx[:, None].astype(np.float64)
+        Y = np.zeros((len(idx), len(self.classes)))
+        Y[np.arange(len(idx)), idx] = 1.0
+        return Y
+
+    # --- epochs --------------------------------------------------------------------------------
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The rest of the current epoch's batches; the position advances as they are taken."""
+        epoch, skip = self.epoch, self.batches_done
+        for i, batch in enumerate(self._epoch(epoch)):
+            if i >= skip:
+                self.batches_done = i + 1
+                yield batch
+        self.epoch, self.batches_done = epoch + 1, 0
+
+    def _epoch(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rng = np.random.default_rng([self.seed, 0xE90C, epoch])
+        order = rng.permutation(len(self.spans)) if self.shuffle else range(len(self.spans))
+        nf, bs = len(self.layout.features), self.batch
+        xs, ys, held = [], [], 0
+        with self.table.spans_reader(self.cols) as read:
+            for i in order:
+                parsed = read(self.spans[i])
+                keep = self._is_train(int(i), parsed.X.shape[0])
+                xs.append(self._scaled(parsed.X[keep, :nf]))
+                ys.append(self._encode(self._targets(parsed, keep)).astype(self.dtype))
+                held += xs[-1].shape[0]
+                if held >= self.buffer_rows:
+                    xs, ys, held = yield from self._drain(rng, xs, ys, bs, last=False)
+        yield from self._drain(rng, xs, ys, bs, last=True)
+
+    def _drain(self, rng, xs, ys, bs: int, last: bool):
+        """Shuffle the buffer and hand out its full batches (all of it at the epoch's end); the
+        rows left over start the next buffer."""
+        if not xs:
+            return [], [], 0
+        X, Y = np.concatenate(xs), np.concatenate(ys)
+        xs.clear()
+        ys.clear()
+        if self.shuffle:
+            perm = rng.permutation(X.shape[0])
+            X, Y = X[perm], Y[perm]
+        n = X.shape[0] if last else X.shape[0] // bs * bs
+        ones = np.ones((1,), self.dtype)
+        for a in range(0, n, bs):
+            xb = X[a:min(a + bs, n)]
+            yield np.concatenate([xb, np.broadcast_to(ones, (xb.shape[0], 1))], axis=1), Y[a:min(a + bs, n)]
+        rest = X.shape[0] - n
+        return ([X[n:]], [Y[n:]], rest) if rest else ([], [], 0)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return math.ceil(self.n / self.batch)
+
+    def state(self) -> dict:
+        return {"epoch": self.epoch, "batches_done": self.batches_done}
+
+    def load_state(self, state: dict) -> None:
+        self.epoch, self.batches_done = int(state["epoch"]), int(state["batches_done"])
+
+
+def loss_one_hot(loss: str) -> bool:
+    return loss == "cross_entropy"
+
+
+def _combine(count: int, mean: np.ndarray, m2: np.ndarray, X: np.ndarray):
+    """Running count, mean and sum of squared deviations, with a chunk X added (Chan et al.)."""
+    m = X.shape[0]
+    cmean = X.mean(axis=0)
+    cm2 = ((X - cmean) ** 2).sum(axis=0)
+    total = count + m
+    delta = cmean - mean
+    return total, mean + delta * (m / total), m2 + cm2 + delta ** 2 * (count * m / total)
+
+
+def _distinct(labels):
+    return np.unique(labels) if isinstance(labels, np.ndarray) else list(set(labels))
+
+
+def _join(parts):
+    if parts and all(isinstance(p, np.ndarray) for p in parts):
+        return np.concatenate(parts)
+    return reader.join_labels(parts)
