@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,10 +56,11 @@ class Table:
                 fh.readline()
             yield fh
 
-    def row_bound(self) -> int:
-        """At most this many rows (the body's lines): what an array for the whole body needs."""
-        with self._body() as fh:
-            return reader.count_lines(fh)
+    def row_bound(self, span: tuple[int, int, int], rows: int) -> int:
+        """About how many rows the body holds, judged by its first chunk (`rows` rows in `span`)."""
+        offset, length, _ = span
+        size = len(self._text.encode()) if self.path is None else self.path.stat().st_size
+        return math.ceil((size - offset) / max(length, 1) * rows * 1.02)
 
     def chunks(self, cols: reader.Columns, engine: str | None = None):
         """(span, parsed chunk) for the body, in order; a span finds its chunk again (`chunk_at`)."""

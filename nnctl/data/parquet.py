@@ -53,7 +53,7 @@ class Table:
     def columns(self, numeric: list[int], label: int | None = None) -> reader.Columns:
         return reader.Columns(numeric, label, len(self.header), self.header, self.source, kind="parquet")
 
-    def row_bound(self) -> int:
+    def row_bound(self, span=None, rows: int = 0) -> int:
         return self.file.metadata.num_rows
 
     def chunks(self, cols: reader.Columns, engine: str | None = None):

@@ -134,7 +134,8 @@ def body_chunks(fh, line: int, size: int | None = None):
             return
         data = rest + data if rest else data
         cut = data.rfind(b"\n") + 1
-        while cut and data.count(b'"', 0, cut) % 2:  # inside quotes: back up to an earlier line end
+        while cut and data.find(b'"', 0, cut) != -1 and data.count(b'"', 0, cut) % 2:  # inside quotes:
+            # back up to an earlier line end
             cut = data.rfind(b"\n", 0, cut - 1) + 1
         if not cut:
             rest = data
@@ -281,17 +282,6 @@ def parse_span(fh, span: tuple[int, int, int], cols: Columns, engine: str | None
     return ENGINES[engine or csv_engine()](fh.read(length), line, cols)
 
 
-def count_lines(fh, size: int = 1 << 24) -> int:
-    """An upper bound on the rows left in `fh` (its line breaks, lone CRs too, plus an unterminated
-    last line); the stream is left where it was."""
-    at, n, last = fh.tell(), 0, b"\n"
-    while block := fh.read(size):
-        n += block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
-        last = block[-1:]
-    fh.seek(at)
-    return n + (last != b"\n")
-
-
 def join_labels(parts: list) -> np.ndarray | list[str]:
     """One label column from chunks that each found numbers or text."""
     if all(isinstance(p, np.ndarray) for p in parts):
@@ -323,16 +313,20 @@ def load(table, features: list[int], targets: list[int], label: int | None, dtyp
          engine: str | None = None) -> Loaded:
     """The features (and numeric `targets`, or a `label` column) of a CSV or Parquet table, parsed
     in chunks straight into one array at `dtype`: the file's numbers exist once, and the peak is
-    that array plus a chunk."""
+    that array plus a chunk. The array grows in place (realloc) when the first chunk's rows per
+    byte underestimated the file, and gives back what blank lines left unused."""
     nf = len(features)
     cols = table.columns(features + targets, label)
-    bound = table.row_bound()
-    X = np.empty((bound, nf + 1), dtype)
-    Y = np.empty((bound, len(targets))) if targets else None
+    X = Y = None
     parts: list = []
     n = 0
-    for _, chunk in table.chunks(cols, engine):
+    for span, chunk in table.chunks(cols, engine):
         m = chunk.X.shape[0]
+        if X is None:
+            X = np.empty((max(table.row_bound(span, m), m), nf + 1), dtype)
+            Y = np.empty((X.shape[0], len(targets))) if targets else None
+        elif n + m > X.shape[0]:
+            X, Y = _resized(X, n + m + X.shape[0] // 8), None if Y is None else _resized(Y, n + m + Y.shape[0] // 8)
         X[n:n + m, :nf] = chunk.X[:, :nf]
         if Y is not None:
             Y[n:n + m] = chunk.X[:, nf:]
@@ -341,17 +335,20 @@ def load(table, features: list[int], targets: list[int], label: int | None, dtyp
         n += m
     if n == 0:
         raise DataError("has a header but no data rows", source=table.source)
-    X = _shrunk(X, n)
+    X = _resized(X, n)
     X[:, nf] = 1.0
-    return Loaded(X, None if Y is None else Y[:n].copy(), join_labels(parts) if label is not None else None)
+    return Loaded(X, None if Y is None else _resized(Y, n), join_labels(parts) if label is not None else None)
 
 
-def _shrunk(A: np.ndarray, n: int) -> np.ndarray:
-    """A's first n rows, giving the rest of its memory back (blank lines made the bound too high)."""
+def _resized(A: np.ndarray, n: int) -> np.ndarray:
+    """A with n rows, in place when NumPy can (realloc), else as a copy."""
     if n == A.shape[0]:
         return A
     try:
-        A.resize((n, A.shape[1]), refcheck=False)
+        A.resize((n, *A.shape[1:]), refcheck=False)
         return A
     except ValueError:
-        return A[:n].copy()
+        B = np.empty((n, *A.shape[1:]), A.dtype)
+        k = min(n, A.shape[0])
+        B[:k] = A[:k]
+        return B
