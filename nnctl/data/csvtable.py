@@ -28,6 +28,7 @@ class Table:
     _text: str | None = None
     delimiter: str = ","
     _index: dict[str, int] | None = None
+    chunk_bytes: int | None = None  # None: reader.CHUNK_BYTES; a stream reads smaller chunks
 
     def column_index(self, name: str, what: str) -> int:
         if self._index is None:  # a dict: a wide file's 40 000 names are looked up in O(1) each
@@ -65,7 +66,7 @@ class Table:
     def chunks(self, cols: reader.Columns, engine: str | None = None):
         """(span, parsed chunk) for the body, in order; a span finds its chunk again (`chunk_at`)."""
         with self._body() as fh:
-            yield from reader.parse_chunks(fh, self.first_line, cols, engine)
+            yield from reader.parse_chunks(fh, self.first_line, cols, engine, self.chunk_bytes)
 
     @contextmanager
     def spans_reader(self, cols: reader.Columns, engine: str | None = None):

@@ -106,21 +106,12 @@ def _load_table(d, base_dir: Path, numeric_target: bool, dtype) -> RawData:
     """A CSV or Parquet file's rows: the features parsed in chunks into one array at `dtype`."""
     path = Path(d.path) if Path(d.path).is_absolute() else base_dir / d.path
     table = open_table(d.source, path, getattr(d, "delimiter", ","))
-    targets = [d.target] if isinstance(d.target, str) else list(d.target)
-    t_idx = [table.column_index(t, "target") for t in targets]
-    if d.features is None:
-        f_idx = [i for i in range(len(table.header)) if i not in t_idx]
-    else:
-        f_idx = [table.column_index(f, "feature") for f in d.features]
-        both = set(f_idx) & set(t_idx)
-        if both:
-            raise ConfigError(f"data.features: {table.header[both.pop()]!r} is also the target")
-    if not f_idx:
-        raise DataError("no feature columns left besides the target", source=table.source)
-    features = [table.header[i] for i in f_idx]
-    numbers = numeric_target or len(t_idx) > 1  # numbers or bust; else class labels, numbers or text
+    lay = layout(table, d, numeric_target)
+    f_idx, t_idx = lay.features, lay.targets or [lay.label]
+    features, targets = [table.header[i] for i in f_idx], [table.header[i] for i in t_idx]
+    numbers = lay.label is None
     try:
-        got = reader.load(table, f_idx, t_idx if numbers else [], None if numbers else t_idx[0], dtype)
+        got = reader.load(table, f_idx, lay.targets, lay.label, dtype)
     except DataError as exc:
         if numeric_target and getattr(exc, "column", None) in t_idx:
             exc.message += "; loss mse needs numbers in the target (use cross_entropy or bce to classify labels)"
@@ -132,6 +123,25 @@ def _load_table(d, base_dir: Path, numeric_target: bool, dtype) -> RawData:
         else:
             y_labels = got.labels
     return RawData(got.X_aug[:, :-1], features, targets, y_numeric, y_labels, got.X_aug)
+
+
+def layout(table, d, numeric_target: bool):
+    """Which columns the config's data section reads: features, and numeric targets (mse, or
+    several targets) or one label column (classes, numbers or text)."""
+    targets = [d.target] if isinstance(d.target, str) else list(d.target)
+    t_idx = [table.column_index(t, "target") for t in targets]
+    if d.features is None:
+        f_idx = [i for i in range(len(table.header)) if i not in t_idx]
+    else:
+        f_idx = [table.column_index(f, "feature") for f in d.features]
+        both = set(f_idx) & set(t_idx)
+        if both:
+            raise ConfigError(f"data.features: {table.header[both.pop()]!r} is also the target")
+    if not f_idx:
+        raise DataError("no feature columns left besides the target", source=table.source)
+    if numeric_target or len(t_idx) > 1:  # numbers or bust
+        return reader.Layout(f_idx, t_idx, None)
+    return reader.Layout(f_idx, [], t_idx[0])
 
 
 def open_table(source: str, path: Path, delimiter: str = ","):

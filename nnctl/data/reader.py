@@ -24,6 +24,7 @@ import numpy as np
 from nnctl.errors import DataError
 
 CHUNK_BYTES = 8 << 20  # a chunk's size: large enough for the engines' speed, small beside the data
+STREAM_CHUNK_BYTES = 1 << 20  # a streaming epoch's chunk: its parse is transient memory beside the buffer
 ENGINE_ENV = "NNCTL_CSV_ENGINE"  # "numpy" or "arrow": which engine parses CSV (default: arrow if installed)
 BOM = b"\xef\xbb\xbf"
 _NON_FINITE = {"nan", "inf", "infinity"}
@@ -52,6 +53,15 @@ class Columns:
     source: str
     delimiter: str = ","
     kind: str = "csv"  # "parquet" names rows, not lines
+
+
+@dataclass
+class Layout:
+    """Which columns training reads: features, and numeric targets or one label column."""
+
+    features: list[int]
+    targets: list[int]
+    label: int | None
 
 
 @dataclass
@@ -267,11 +277,11 @@ def _arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
 ENGINES = {"numpy": _numpy_chunk, "arrow": _arrow_chunk}
 
 
-def parse_chunks(fh, line: int, cols: Columns, engine: str | None = None):
+def parse_chunks(fh, line: int, cols: Columns, engine: str | None = None, size: int | None = None):
     """(span, parsed chunk) for the body that the binary stream `fh` stands at (line: its line
     number); a span (byte offset, length, line) finds the chunk again (parse_span)."""
     parse = ENGINES[engine or csv_engine()]
-    for offset, first, data in body_chunks(fh, line):
+    for offset, first, data in body_chunks(fh, line, size):
         yield (offset, len(data), first), parse(data, first, cols)
 
 

@@ -14,21 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
 from nnctl.data import datasets, reader
+from nnctl.data.reader import Layout
 from nnctl.errors import DataError
-
-
-@dataclass
-class Layout:
-    """Which columns a stream reads: features, numeric targets, or one label column."""
-
-    features: list[int]
-    targets: list[int]
-    label: int | None
 
 
 class StreamSource:
@@ -40,6 +31,8 @@ class StreamSource:
         self.table, self.layout, self.loss, self.seed = table, layout, loss, seed
         self.fraction, self.dtype, self.shuffle = validation_split, np.dtype(dtype), shuffle
         self.buffer_rows = shuffle_buffer
+        if hasattr(table, "chunk_bytes"):  # a CSV file: chunks of a size that keeps the peak near the buffer
+            table.chunk_bytes = table.chunk_bytes or reader.STREAM_CHUNK_BYTES
         self.cols = table.columns(layout.features + layout.targets, layout.label)
         self._first_pass(standardize, out_units, units_key)
         self.batch = self.n if batch_size is None else min(batch_size, self.n)
@@ -52,6 +45,7 @@ class StreamSource:
         count, mean, m2 = 0, np.zeros(nf), np.zeros(nf)
         self.spans: list = []
         val_x, val_y, distinct, sample = [], [], [], None
+        self.binary = self.layout.label is None and len(self.layout.targets) == 1  # every target 0 or 1
         for span, parsed in self.table.chunks(self.cols):
             self.spans.append(span)
             keep = self._is_train(len(self.spans) - 1, parsed.X.shape[0])
@@ -62,8 +56,10 @@ class StreamSource:
             val_y.append(self._targets(parsed, ~keep))
             if self.layout.label is not None:
                 distinct.append(_distinct(parsed.labels))
-            elif sample is None and parsed.X.shape[0]:
-                sample = parsed.X[:1, nf:]
+            else:
+                self.binary = self.binary and bool(np.isin(parsed.X[:, nf:], (0.0, 1.0)).all())
+                if sample is None and parsed.X.shape[0]:
+                    sample = parsed.X[:1, nf:]
         if count == 0:
             raise DataError("has no training rows" if self.spans else "has a header but no data rows",
                             source=self.table.source)

@@ -56,6 +56,7 @@ def save(path: str | Path, trainer: Trainer) -> None:
         "optimizer_t": opt.t, "rng": trainer.rng.bit_generator.state, "schedule": trainer.schedule.state(),
         "stopper": stopper.state() if stopper is not None else None, "partial": partial,
         "history_stride": trainer.history.stride, "metric_names": names, "last_epoch": trainer.last_epoch,
+        "stream": trainer.prepared.stream.state() if trainer.prepared.stream is not None else None,
     }
     # Python's JSON, Infinity included: early stopping's and the plateau's `best` start at inf,
     # and only nnctl reads a checkpoint (the model file's JSON is strict, see jsonsafe)
@@ -121,6 +122,8 @@ def restore(path: str | Path, trainer: Trainer) -> None:
             trainer.best_record = records_from_columns(_prefixed(arrays, "best_h_"), names, diag)[0]
         trainer.last_epoch = meta["last_epoch"]
         trainer.epoch = meta["epoch"]
+        if trainer.prepared.stream is not None:  # where data.stream's reading is: epoch and batches taken
+            trainer.prepared.stream.load_state(meta.get("stream") or {"epoch": trainer.epoch, "batches_done": 0})
         p = meta["partial"]
         if p is not None:
             trainer.partial = PartialEpoch(arrays["partial_order"] if p["order"] else None, p["start"], p["total"],

@@ -25,6 +25,7 @@ from nnctl.core.model import MLP, Workspace
 from nnctl.core.optim import Optimizer, make_optimizer
 from nnctl.core.schedules import Constant, EarlyStopping, make_schedule
 from nnctl.data import datasets as datamod
+from nnctl.data.stream import StreamSource
 from nnctl.engine import kernels
 from nnctl.errors import ConfigError, DivergedError, NnctlError
 
@@ -38,6 +39,7 @@ class Prepared:
     targets: list[str]
     classes: list | None
     loss: Loss
+    stream: StreamSource | None = None  # data.stream: the training rows come from here, chunk by chunk
 
     @property
     def classifier(self) -> bool:
@@ -47,6 +49,9 @@ class Prepared:
     def binary(self) -> bool:
         """A regression (mse) on one target whose every value is 0 or 1: the tutorials' XOR with
         MSE. Its outputs may then be read as classes at a 0.5 threshold."""
+        if self.stream is not None:
+            Y_val = self.split.Y_val
+            return self.stream.binary and (Y_val is None or bool(np.isin(Y_val, (0.0, 1.0)).all()))
         Y = self.split.Y_train
         return (not self.classifier and Y.shape[1] == 1 and bool(np.isin(Y, (0.0, 1.0)).all())
                 and (self.split.Y_val is None or bool(np.isin(self.split.Y_val, (0.0, 1.0)).all())))
@@ -69,6 +74,8 @@ def build_activations(cfg: Config, plugin_files: dict[str, Path] | None = None) 
 
 def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | None = None) -> Prepared:
     """The config's data (or `raw`, rows given directly), encoded, split, scaled and cast."""
+    if raw is None and getattr(cfg.data, "stream", False):
+        return _prepare_stream(cfg)
     raw = raw if raw is not None else datamod.load_raw(cfg, cfg.base_dir, rng)
     try:
         enc = datamod.encode(raw, cfg.train.loss, cfg.model.layers[-1].units,
@@ -78,12 +85,42 @@ def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | N
         exc.source = exc.source or cfg.source
         raise
     except NnctlError as exc:  # name the file the targets came from
-        exc.source = exc.source or (str(cfg.base_dir / cfg.data.path) if cfg.data.source == "csv"
+        exc.source = exc.source or (str(cfg.base_dir / cfg.data.path) if hasattr(cfg.data, "path")
                                     else f"data.source {cfg.data.source}")
         raise
     split = datamod.make_split(enc, cfg.data.validation_split, rng, cfg.data.standardize,
                                np.dtype(cfg.train.dtype))
     return Prepared(split, enc.features, enc.targets, enc.classes, LOSSES[cfg.train.loss]())
+
+
+def _prepare_stream(cfg: Config) -> Prepared:
+    """data.stream: a first pass over the file (docs/data.md); the rows stay on disk."""
+    from nnctl.data import stream
+
+    if cfg.train.diagnostics:
+        raise ConfigError("train.diagnostics: needs the training rows in memory; not with data.stream: true",
+                          source=cfg.source)
+    d, tc = cfg.data, cfg.train
+    table = datamod.open_table(d.source, cfg.base_dir / d.path, getattr(d, "delimiter", ","))
+    layout = datamod.layout(table, d, tc.loss == "mse")
+    last = len(cfg.model.layers) - 1
+    try:
+        src = stream.StreamSource(table, layout, tc.loss, cfg.model.layers[-1].units, seed=cfg.seed,
+                                  validation_split=d.validation_split, standardize=d.standardize, dtype=tc.dtype,
+                                  batch_size=None if tc.batch_size == "full" else tc.batch_size,
+                                  shuffle_buffer=d.shuffle_buffer, shuffle=tc.shuffle,
+                                  units_key=f"model.layers.{last}.units")
+    except ConfigError as exc:
+        exc.source = exc.source or cfg.source
+        raise
+    except NnctlError as exc:
+        exc.source = exc.source or table.source
+        raise
+    cfg.model.layers[-1].units = src.n_outputs
+    nf, dtype = len(src.features), np.dtype(tc.dtype)
+    split = datamod.Split(np.empty((0, nf + 1), dtype), np.empty((0, src.n_outputs), dtype), src.X_val, src.Y_val,
+                          src.x_mean, src.x_std)
+    return Prepared(split, src.features, src.targets, src.classes, LOSSES[tc.loss](), src)
 
 
 def resolve_units(cfg: Config) -> Config:
@@ -292,9 +329,9 @@ class Trainer:
         self.partial: PartialEpoch | None = None
         self.stop_flag = [False]
         X = prepared.split.X_train_aug
-        n = X.shape[0]
+        n = X.shape[0] if prepared.stream is None else prepared.stream.n
         self.batch = n if tc.batch_size == "full" else min(tc.batch_size, n)
-        self.shuffled = tc.shuffle and self.batch < n
+        self.shuffled = tc.shuffle and self.batch < n and prepared.stream is None
         self.ws = Workspace(model, prepared.loss, self.batch, tc.weight_decay)
         # Plain SGD without weight decay: the backward pass yields lr·g (the rate folded into the
         # loss gradient's factor) and the update is one subtraction; otherwise the usual step.
@@ -342,6 +379,8 @@ class Trainer:
         return self.metrics_every_epoch or self.is_logged(epoch)
 
     def run_epoch(self, epoch: int) -> EpochRecord:
+        if self.prepared.stream is not None:
+            return self._stream_epoch(epoch)
         s = self.prepared.split
         X, Y = s.X_train_aug, s.Y_train
         n, bs, ws, update, flag = X.shape[0], self.batch, self.ws, self.update, self.stop_flag
@@ -388,6 +427,45 @@ class Trainer:
             record.diag = self._diagnostics(grad_norms)
         return record
 
+    def _stream_epoch(self, epoch: int) -> EpochRecord:
+        """An epoch of data.stream: batches from the source in its order. The training metrics are
+        those of the epoch's last `shuffle_buffer` rows (all rows' outputs would grow with the file)."""
+        src, ws, update, flag = self.prepared.stream, self.ws, self.update, self.stop_flag
+        self._set_lr(self.schedule.lr)
+        rows, total = 0, 0.0
+        if self.partial is not None:
+            rows, total, self.partial = self.partial.start, self.partial.total, None
+        kept: list = []
+        batches = src.batches()
+        while True:
+            if flag[0]:
+                self.partial = PartialEpoch(None, rows, total, None)
+                raise Interrupted(epoch)
+            try:
+                xb, yb = next(batches)
+            except StopIteration:
+                break
+            value = ws.step(xb, yb)
+            if not math.isfinite(value):
+                raise DivergedError(epoch, "the loss")
+            update(ws.grad)
+            total += value * xb.shape[0]
+            rows += xb.shape[0]
+            if self._wants_metrics(epoch):
+                kept.append((ws.output[:xb.shape[0]].copy(), yb))
+                while sum(len(y) for _, y in kept[1:]) >= src.buffer_rows:
+                    kept.pop(0)
+        if not math.isfinite(self.model.flat.sum()):
+            raise DivergedError(epoch, "a weight")
+        record = EpochRecord(epoch, total / max(rows, 1), self.optimizer.lr)
+        if kept:
+            record.metrics = metricsmod.compute(self.metric_names, np.concatenate([o for o, _ in kept]),
+                                                np.concatenate([y for _, y in kept]))
+        s = self.prepared.split
+        if s.X_val is not None:
+            record.val_loss, record.val_metrics = self.evaluate(s.X_val, s.Y_val, bool(kept))
+        return record
+
     def _grad_norms(self) -> list[float]:
         from nnctl.core.model import flat_views
 
@@ -427,7 +505,8 @@ class Trainer:
     def _plain_full_batch(self) -> bool:
         """Full-batch training with nothing to do between epochs but log: a tiny net's epoch is a
         few microseconds, so it gets a loop without the general one's bookkeeping."""
-        return (self.batch == self.prepared.split.X_train_aug.shape[0] and self.prepared.split.X_val is None
+        return (self.prepared.stream is None and self.batch == self.prepared.split.X_train_aug.shape[0]
+                and self.prepared.split.X_val is None
                 and self.stopper is None and isinstance(self.schedule, Constant) and not self.metrics_every_epoch
                 and self.partial is None and not self.diagnostics)
 
@@ -571,7 +650,7 @@ def model_meta(cfg: Config, result: TrainResult) -> dict:
         "best_epoch": result.trainer.stopper.best_epoch if result.trainer.stopper else None,
         "stopped_epoch": result.trainer.stopper.stopped_epoch if result.trainer.stopper else None,
         "history": history_columns(result.history, result.trainer.diag_names),
-        **({"data_path": str((cfg.base_dir / cfg.data.path).resolve())} if cfg.data.source == "csv" else {}),
+        **({"data_path": str((cfg.base_dir / cfg.data.path).resolve())} if hasattr(cfg.data, "path") else {}),
     }
 
 

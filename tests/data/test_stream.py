@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from nnctl.data import csvtable, reader
-from nnctl.data.stream import Layout, StreamSource
+from nnctl.data.reader import Layout
+from nnctl.data.stream import StreamSource
 
 pytestmark = pytest.mark.usefixtures("csv_engine")
 
@@ -23,7 +24,7 @@ def _file(tmp_path, n=1000, labels=True):
 
 
 def _source(path, monkeypatch, loss="cross_entropy", fraction=0.2, seed=0, batch=32, buffer=100, **kw):
-    monkeypatch.setattr(reader, "CHUNK_BYTES", 2000)  # many chunks
+    monkeypatch.setattr(reader, "STREAM_CHUNK_BYTES", 2000)  # many chunks
     table = csvtable.read_table(path)
     layout = Layout([0, 1], [2] if loss == "mse" else [], None if loss == "mse" else 2)
     return StreamSource(table, layout, loss, "auto", seed=seed, validation_split=fraction,
@@ -94,3 +95,50 @@ def test_without_shuffle_rows_come_in_file_order(tmp_path, monkeypatch):
     src = _source(path, monkeypatch, fraction=0.0, shuffle=False, batch=1000)
     (x, _), = _epoch(src)
     assert x[:, 0].tolist() == list(range(len(X)))
+
+
+def _config(tmp_path, text: str):
+    from nnctl.config.loader import load_config
+
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return load_config(p, [])
+
+
+STREAM = """
+seed: 5
+data: {source: csv, path: d.csv, target: y, validation_split: 0.2, stream: true, shuffle_buffer: 64}
+model: {layers: [{units: 6, activation: tanh}, {units: auto, activation: softmax}]}
+train: {loss: cross_entropy, epochs: 3, batch_size: 16, optimizer: {name: adam, lr: 0.01}}
+"""
+
+
+def test_a_run_interrupted_mid_epoch_resumes_to_the_same_bits(tmp_path, monkeypatch):
+    from nnctl.training import checkpoint
+    from nnctl.training.trainer import Interrupted, setup
+
+    monkeypatch.setattr(reader, "STREAM_CHUNK_BYTES", 3000)
+    path, _ = _file(tmp_path)
+    straight = setup(_config(tmp_path, STREAM))
+    straight.fit()
+    assert straight.prepared.stream is not None and straight.epoch == 3
+
+    first = setup(_config(tmp_path, STREAM))
+    calls, step = [0], first.ws.step
+
+    def counting(xb, yb):  # stop in the middle of epoch 2
+        calls[0] += 1
+        if calls[0] == first.prepared.stream.batches_per_epoch + 7:
+            first.stop_flag[0] = True
+        return step(xb, yb)
+
+    first.ws.step = counting
+    with pytest.raises(Interrupted):
+        first.fit()
+    assert first.prepared.stream.state() == {"epoch": 1, "batches_done": 7}
+    checkpoint.save(tmp_path / "c.ckpt.npz", first)
+    resumed = setup(_config(tmp_path, STREAM))
+    checkpoint.restore(tmp_path / "c.ckpt.npz", resumed)
+    resumed.fit()
+    assert resumed.model.flat.tobytes() == straight.model.flat.tobytes()
+    assert [r.loss for r in resumed.history] == [r.loss for r in straight.history]

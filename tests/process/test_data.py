@@ -3,6 +3,7 @@ trains the same bits as CSV, and a missing extra is one line."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -128,3 +129,18 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path):
     assert b"pip install 'nnctl[arrow]'" in r.stderr
     r = _run(["evaluate", "nope.npz", "d.parquet"], tmp_path, hide_pyarrow=True)
     assert r.returncode == 2
+
+
+def test_streaming_trains_the_same_bits_for_the_same_seed_and_about_the_same_accuracy(tmp_path):
+    _data(tmp_path, n=3000)
+    cfg = _config(tmp_path)
+    stream = ["--set", "data.stream=true"]
+    runs = {}
+    for name, extra in (("a", stream), ("b", stream), ("memory", []),
+                        ("parquet", [*stream, "--set", "data.source=parquet", "--set", "data.path=d.parquet"])):
+        (tmp_path / name).mkdir()
+        r = _run(["train", cfg, "--json", "--epochs", "20", "--out", "m.npz", *extra], tmp_path / name)
+        assert r.returncode == 0, r.stderr
+        runs[name] = json.loads(r.stdout)["val_metrics"]["accuracy"]
+    assert (tmp_path / "a/m.npz").read_bytes() == (tmp_path / "b/m.npz").read_bytes()
+    assert runs["a"] > 0.9 and abs(runs["a"] - runs["memory"]) <= 0.03 and abs(runs["parquet"] - runs["memory"]) <= 0.03

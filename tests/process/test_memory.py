@@ -76,3 +76,6 @@ def test_out_of_memory_is_exit_2_and_streaming_fits(tmp_path):
     assert code == 2, err
     assert len(err) == 1 and err[0].startswith("error: not enough memory") and "data.stream: true" in err[0], err
     assert not (tmp_path / "big.csv-False.npz").exists()
+    code, err, peak = _run(tmp_path, "big.csv", stream=True, limit=limit)
+    assert code == 0 and peak <= limit, err
+    assert (tmp_path / "big.csv-True.npz").exists()
