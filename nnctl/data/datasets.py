@@ -201,10 +201,14 @@ def encode(raw: RawData, loss: str, out_units: int | str, last: str = "model.lay
         return Encoded(raw.X, raw.y_numeric, raw.features, raw.targets, X_aug=raw.X_aug)
     if len(raw.targets) != 1:
         raise ConfigError(f"data.target: loss {loss} takes one target column, got {len(raw.targets)}")
-    labels = raw.y_labels if raw.y_labels is not None else list(raw.y_numeric[:, 0])
-    classes = sort_classes(labels)
-    keys = {label_key(c): i for i, c in enumerate(classes)}
-    idx = np.array([keys[label_key(lab)] for lab in labels], dtype=np.intp)
+    if raw.y_labels is None:  # numbers: sorted by value, matched in C (a Python object per row would cost more
+        values = raw.y_numeric[:, 0]  # than the features of a float32 run)
+        distinct, idx = np.unique(values, return_inverse=True)
+        classes, idx = sort_classes(distinct.tolist()), idx.astype(np.intp, copy=False).reshape(-1)
+    else:
+        classes = sort_classes(raw.y_labels)
+        keys = {label_key(c): i for i, c in enumerate(classes)}
+        idx = np.array([keys[label_key(lab)] for lab in raw.y_labels], dtype=np.intp)
     if loss == "bce":
         if len(classes) != 2:
             raise DataError(f"target {raw.targets[0]!r} has {len(classes)} distinct values "
@@ -310,7 +314,7 @@ def _split_in_place(Xa: np.ndarray, Y: np.ndarray, tr, va, standardize: bool) ->
     nf, dtype = Xa.shape[1] - 1, Xa.dtype
     X_val = Y_val = None
     if tr is not None:
-        X_val, Y_val = Xa[va, :nf].copy(), Y[va].astype(dtype)
+        X_val, Y_val = Xa[va, :nf], Y[va].astype(dtype)  # fancy indexing copies
         for a, b, rows in _chunks(tr, len(tr)):
             Xa[a:b] = Xa[rows]
         Xa, Y = Xa[:len(tr)], Y[tr]

@@ -23,7 +23,7 @@ import numpy as np
 
 from nnctl.errors import DataError
 
-CHUNK_BYTES = 8 << 20  # a chunk's size: large enough for the engines' speed, small beside the data
+CHUNK_BYTES = 2 << 20  # a chunk's size: large enough for the engines' speed, small beside the data
 STREAM_CHUNK_BYTES = 1 << 20  # a streaming epoch's chunk: its parse is transient memory beside the buffer
 ENGINE_ENV = "NNCTL_CSV_ENGINE"  # "numpy" or "arrow": which engine parses CSV (default: arrow if installed)
 BOM = b"\xef\xbb\xbf"
@@ -245,7 +245,7 @@ def _arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
     wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
     try:
         t = pacsv.read_csv(
-            pa.py_buffer(data),
+            pa.py_buffer(data), memory_pool=pa.system_memory_pool(),  # freed chunks go back to the system
             read_options=pacsv.ReadOptions(column_names=names, use_threads=True),
             parse_options=pacsv.ParseOptions(delimiter=cols.delimiter, quote_char='"'),
             convert_options=pacsv.ConvertOptions(
