@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -75,28 +76,32 @@ LOAD = ("from nnctl.data import csvtable, reader; import sys, numpy as np; "
         "reader.load(t, list(range(len(t.header) - 1)), [], len(t.header) - 1, np.dtype(sys.argv[2]))")
 
 
-def case_loading(path: Path) -> dict:
-    """Seconds to load every column, in-process, one after the other."""
+def case_loading(path: Path, repeats: int) -> dict:
+    """Seconds to load every column, in-process; the readers take turns, medians of `repeats`."""
     from nnctl.data import csvtable, reader
 
     def ours(engine):
         t = csvtable.read_table(path)
         reader.load(t, list(range(len(t.header))), [], None, engine=engine)
 
-    rows = {"nnctl (arrow)": timed(lambda: ours("arrow"))}
+    readers = {"nnctl (arrow)": lambda: ours("arrow"), "nnctl (numpy)": lambda: ours("numpy"),
+               "numpy.loadtxt": lambda: np.loadtxt(path, delimiter=",", skiprows=1)}
     try:
         import pandas as pd
 
-        rows["pandas.read_csv"] = timed(lambda: pd.read_csv(path))
+        readers["pandas.read_csv"] = lambda: pd.read_csv(path)
     except ImportError:
         pass
-    rows["nnctl (numpy)"] = timed(lambda: ours("numpy"))
-    rows["numpy.loadtxt"] = timed(lambda: np.loadtxt(path, delimiter=",", skiprows=1))
+    times: dict[str, list[float]] = {name: [] for name in readers}
+    for _ in range(repeats):
+        for name, fn in readers.items():
+            times[name].append(timed(fn))
+    rows = {name: statistics.median(t) for name, t in times.items()}
     ratios = {}
     if "pandas.read_csv" in rows:
         ratios["arrow vs pandas"] = rows["pandas.read_csv"] / rows["nnctl (arrow)"]
     ratios["numpy vs loadtxt"] = rows["numpy.loadtxt"] / rows["nnctl (numpy)"]
-    return {"seconds": rows, "ratios (> 1: nnctl faster)": ratios}
+    return {"seconds (median)": rows, "ratios (> 1: nnctl faster)": ratios}
 
 
 CONFIG = """
@@ -154,6 +159,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--epochs", type=int, default=2, help="epochs of the timed stream and in-memory runs")
+    ap.add_argument("--repeats", type=int, default=3, help="loading: rounds of the readers taking turns")
     ap.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--cases", nargs="+", default=["loading", "memory", "stream", "bad_cell"])
     ap.add_argument("--json", type=Path)
@@ -163,7 +169,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if "loading" in args.cases:
-            results["loading"] = case_loading(path)
+            results["loading"] = case_loading(path, args.repeats)
         if "memory" in args.cases:
             results["memory"] = case_memory(work, path)
         if "stream" in args.cases:
