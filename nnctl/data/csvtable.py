@@ -64,15 +64,9 @@ class Table:
         return math.ceil((size - offset) / max(length, 1) * rows * 1.02)
 
     def chunks(self, cols: reader.Columns, engine: str | None = None):
-        """(span, parsed chunk) for the body, in order; a span finds its chunk again (`chunk_at`)."""
+        """(span, parsed chunk) for the body, in order; a span says where the chunk was."""
         with self._body() as fh:
             yield from reader.parse_chunks(fh, self.first_line, cols, engine, self.chunk_bytes)
-
-    @contextmanager
-    def spans_reader(self, cols: reader.Columns, engine: str | None = None):
-        """A function span → parsed chunk, reading the file opened once."""
-        with self._body() as fh:
-            yield lambda span: reader.parse_span(fh, span, cols, engine)
 
 
 def preview_names(names: list[str], k: int = 20) -> str:

@@ -5,7 +5,6 @@ a column, as CSV's name a line."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -65,11 +64,6 @@ class Table:
             parsed = self._parse(self.file.read_row_group(i, columns=self._names(cols)), row, cols)
             yield span, parsed
             row += parsed.X.shape[0]
-
-    @contextmanager
-    def spans_reader(self, cols: reader.Columns, engine: str | None = None):
-        """A function span → parsed rows of that row group."""
-        yield lambda span: self._parse(self.file.read_row_group(span[0], columns=self._names(cols)), span[1], cols)
 
     def _names(self, cols: reader.Columns) -> list[str]:
         wanted = cols.numeric + ([cols.label] if cols.label is not None else [])

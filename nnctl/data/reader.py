@@ -279,17 +279,10 @@ ENGINES = {"numpy": _numpy_chunk, "arrow": _arrow_chunk}
 
 def parse_chunks(fh, line: int, cols: Columns, engine: str | None = None, size: int | None = None):
     """(span, parsed chunk) for the body that the binary stream `fh` stands at (line: its line
-    number); a span (byte offset, length, line) finds the chunk again (parse_span)."""
+    number); a span is where the chunk was: (byte offset, length, first line)."""
     parse = ENGINES[engine or csv_engine()]
     for offset, first, data in body_chunks(fh, line, size):
         yield (offset, len(data), first), parse(data, first, cols)
-
-
-def parse_span(fh, span: tuple[int, int, int], cols: Columns, engine: str | None = None) -> Parsed:
-    """The chunk at `span` of the binary stream `fh`, parsed again."""
-    offset, length, line = span
-    fh.seek(offset)
-    return ENGINES[engine or csv_engine()](fh.read(length), line, cols)
 
 
 def join_labels(parts: list) -> np.ndarray | list[str]:

@@ -1,18 +1,22 @@
 """Training rows from a file larger than memory (`data.stream: true`, docs/data.md): a batch
-source that reads the file's chunks again every epoch.
+source that reads its rows from disk, chunk by chunk, every epoch.
 
-A first pass reads every chunk once for what training needs up front: the row count, the
+A first pass parses every chunk once for what training needs up front: the row count, the
 training rows' mean and std (combined chunk by chunk, Chan et al.'s parallel formula), the
-classes. Validation rows are chosen by the seed, per chunk, and kept in memory. Each epoch then
-visits the chunks in a seeded order and shuffles rows within a buffer of `shuffle_buffer` rows
-(tf.data's shuffle buffer, Ray Data's local shuffle): peak memory is the buffer and one chunk,
-whatever the file's size. An epoch is a pure function of (seed, epoch), so resuming mid-epoch
-replays the epoch's reading up to the batch where it stopped.
+classes. Validation rows are chosen by the seed, per chunk, and kept in memory; the training
+rows are spilled to an unlinked binary file at the training dtype, so that an epoch reads numbers
+rather than parsing text again. Each epoch visits the chunks in a seeded order and shuffles rows
+within a buffer of `shuffle_buffer` rows (tf.data's shuffle buffer, Ray Data's local shuffle):
+peak memory is the buffer and one chunk, whatever the file's size. An epoch is a pure function
+of (seed, epoch), so resuming mid-epoch replays the epoch's reading up to the batch where it
+stopped.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Iterator
 
 import numpy as np
@@ -27,41 +31,52 @@ class StreamSource:
 
     def __init__(self, table, layout: Layout, loss: str, out_units, *, seed: int, validation_split: float,
                  standardize: bool, dtype, batch_size: int | None, shuffle_buffer: int, shuffle: bool = True,
-                 units_key: str = "model.layers.-1.units"):
+                 units_key: str = "model.layers.-1.units", spill_dir: str | None = None):
         self.table, self.layout, self.loss, self.seed = table, layout, loss, seed
         self.fraction, self.dtype, self.shuffle = validation_split, np.dtype(dtype), shuffle
         self.buffer_rows = shuffle_buffer
         if hasattr(table, "chunk_bytes"):  # a CSV file: chunks of a size that keeps the peak near the buffer
             table.chunk_bytes = table.chunk_bytes or reader.STREAM_CHUNK_BYTES
         self.cols = table.columns(layout.features + layout.targets, layout.label)
+        # The spill: the training rows parsed once, as binary, so an epoch reads numbers instead of
+        # parsing text again. Unlinked files (gone on any exit), beside the data when that folder
+        # is writable (the system's temporary folder may be memory), else in the temporary folder.
+        folder = spill_dir or _writable_folder(getattr(table, "path", None))
+        self.spill_x, self.spill_y = tempfile.TemporaryFile(dir=folder), tempfile.TemporaryFile(dir=folder)
+        self.spill_width_y = len(layout.targets)
         self._first_pass(standardize, out_units, units_key)
+        self.spill_x.flush()
+        self.spill_y.flush()
         self.batch = self.n if batch_size is None else min(batch_size, self.n)
         self.epoch, self.batches_done = 0, 0  # where the stream is: batches handed out in `epoch`
 
     # --- the first pass ---------------------------------------------------------------------
 
     def _first_pass(self, standardize: bool, out_units, units_key: str) -> None:
+        """Parse the file once: statistics, classes and validation rows, and the training rows
+        written to the spill (features at the training dtype, targets), chunk by chunk."""
         nf = len(self.layout.features)
         count, mean, m2 = 0, np.zeros(nf), np.zeros(nf)
-        self.spans: list = []
-        val_x, val_y, distinct, sample = [], [], [], None
+        self.chunks: list[tuple[int, int]] = []  # (first row in the spill, rows)
+        val_x, val_y, sample = [], [], None
+        self._labels: dict = {}  # label → provisional id, in order of appearance (text or numbers)
         self.binary = self.layout.label is None and len(self.layout.targets) == 1  # every target 0 or 1
-        for span, parsed in self.table.chunks(self.cols):
-            self.spans.append(span)
-            keep = self._is_train(len(self.spans) - 1, parsed.X.shape[0])
+        for i, (_, parsed) in enumerate(self.table.chunks(self.cols)):
+            keep = self._is_train(i, parsed.X.shape[0])
             X = parsed.X[keep, :nf]
             if X.shape[0]:
                 count, mean, m2 = _combine(count, mean, m2, X)
-            val_x.append(parsed.X[~keep, :nf])
+            self.chunks.append((self.chunks[-1][0] + self.chunks[-1][1] if self.chunks else 0, X.shape[0]))
+            self.spill_x.write(X.astype(self.dtype).tobytes())
+            self.spill_y.write(self._targets(parsed, keep).tobytes())
+            val_x.append(parsed.X[~keep, :nf].astype(self.dtype))
             val_y.append(self._targets(parsed, ~keep))
-            if self.layout.label is not None:
-                distinct.append(_distinct(parsed.labels))
-            else:
+            if self.layout.label is None:
                 self.binary = self.binary and bool(np.isin(parsed.X[:, nf:], (0.0, 1.0)).all())
                 if sample is None and parsed.X.shape[0]:
                     sample = parsed.X[:1, nf:]
         if count == 0:
-            raise DataError("has no training rows" if self.spans else "has a header but no data rows",
+            raise DataError("has no training rows" if self.chunks else "has a header but no data rows",
                             source=self.table.source)
         self.n = count
         self.x_mean = self.x_std = None
@@ -69,12 +84,13 @@ class StreamSource:
             std = np.sqrt(m2 / count)
             std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
             self.x_mean, self.x_std = mean, std
-        self.classes, self.features, self.targets = self._classes(distinct, sample, out_units, units_key)
+        self.classes, self.features, self.targets = self._classes(sample, out_units, units_key)
         X_val = np.concatenate(val_x)
+        del val_x
         self.X_val = self.Y_val = None
         if X_val.shape[0]:
             self.X_val = self._scaled(X_val)
-            self.Y_val = self._encode(_join(val_y)).astype(self.dtype)
+            self.Y_val = self._encode(np.concatenate(val_y)).astype(self.dtype)
         self.n_outputs = len(self.classes) if self.classes and loss_one_hot(self.loss) else (
             1 if self.classes else len(self.layout.targets))
 
@@ -84,15 +100,19 @@ class StreamSource:
             return np.ones(m, dtype=bool)
         return np.random.default_rng([self.seed, 0x5A11, chunk]).random(m) >= self.fraction
 
-    def _targets(self, parsed: reader.Parsed, rows: np.ndarray):
+    def _targets(self, parsed: reader.Parsed, rows: np.ndarray) -> np.ndarray:
+        """Numeric targets (rows, n_targets) float64, or labels as provisional ids (rows,) int64."""
         if self.layout.label is None:
-            return parsed.X[rows, len(self.layout.features):]
+            return np.ascontiguousarray(parsed.X[rows, len(self.layout.features):])
         labels = parsed.labels
         if isinstance(labels, np.ndarray):
-            return labels[rows]
-        return [lab for lab, r in zip(labels, rows, strict=True) if r]
+            distinct, inverse = np.unique(labels[rows], return_inverse=True)
+            ids = np.array([self._labels.setdefault(v, len(self._labels)) for v in distinct.tolist()], np.int64)
+            return ids[inverse.reshape(-1)] if len(distinct) else np.empty(0, np.int64)
+        return np.fromiter((self._labels.setdefault(lab, len(self._labels))
+                            for lab, r in zip(labels, rows, strict=True) if r), np.int64)
 
-    def _classes(self, distinct, sample, out_units, units_key):
+    def _classes(self, sample, out_units, units_key):
         """Check the targets against the loss and the output layer, as an in-memory run does
         (datasets.encode, given one row per distinct label), and keep the classes."""
         header = self.table.header
@@ -102,24 +122,29 @@ class StreamSource:
             raw = datasets.RawData(np.zeros((1, len(features))), features, targets,
                                    sample if sample is not None else np.zeros((1, len(targets))))
         else:
-            labels = _join(distinct)
-            numeric = isinstance(labels, np.ndarray)
-            labels = np.unique(labels) if numeric else sorted(set(labels))
+            labels = list(self._labels)
+            numeric = all(isinstance(v, float) for v in labels)
             raw = datasets.RawData(np.zeros((len(labels), len(features))), features, targets,
-                                   labels[:, None] if numeric else None, None if numeric else list(labels))
+                                   np.array(labels)[:, None] if numeric else None,
+                                   None if numeric else [_text(v) for v in labels])
         enc = datasets.encode(raw, self.loss, out_units, units_key)
-        self._keys = {datasets.label_key(c): i for i, c in enumerate(enc.classes or [])}
+        keys = {datasets.label_key(c): i for i, c in enumerate(enc.classes or [])}
+        self._class_of = np.array([keys[datasets.label_key(v)] for v in self._labels], np.intp)
         return enc.classes, features, targets
 
     def _scaled(self, X: np.ndarray) -> np.ndarray:
-        return (X if self.x_mean is None else (X - self.x_mean) / self.x_std).astype(self.dtype)
+        """X at the training dtype, standardised (in float64, chunk by chunk, in place)."""
+        X = X.astype(self.dtype, copy=False)
+        if self.x_mean is not None:
+            for a in range(0, X.shape[0], 4096):
+                X[a:a + 4096] = (X[a:a + 4096] - self.x_mean) / self.x_std
+        return X
 
-    def _encode(self, y) -> np.ndarray:
+    def _encode(self, y: np.ndarray) -> np.ndarray:
         """Targets as the loss wants them: numbers (mse), a 0/1 column (bce) or one-hot rows."""
         if not self.classes:
-            return np.asarray(y, dtype=np.float64)
-        values = y.tolist() if isinstance(y, np.ndarray) else y
-        idx = np.fromiter((self._keys[datasets.label_key(v)] for v in values), np.intp, len(values))
+            return y
+        idx = self._class_of[y]
         if not loss_one_hot(self.loss):
             return idx[:, None].astype(np.float64)
         Y = np.zeros((len(idx), len(self.classes)))
@@ -139,18 +164,20 @@ class StreamSource:
 
     def _epoch(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng([self.seed, 0xE90C, epoch])
-        order = rng.permutation(len(self.spans)) if self.shuffle else range(len(self.spans))
+        order = rng.permutation(len(self.chunks)) if self.shuffle else range(len(self.chunks))
         nf, bs = len(self.layout.features), self.batch
+        yw, ydt = (self.spill_width_y, np.float64) if self.layout.label is None else (1, np.int64)
         xs, ys, held = [], [], 0
-        with self.table.spans_reader(self.cols) as read:
-            for i in order:
-                parsed = read(self.spans[i])
-                keep = self._is_train(int(i), parsed.X.shape[0])
-                xs.append(self._scaled(parsed.X[keep, :nf]))
-                ys.append(self._encode(self._targets(parsed, keep)).astype(self.dtype))
-                held += xs[-1].shape[0]
-                if held >= self.buffer_rows:
-                    xs, ys, held = yield from self._drain(rng, xs, ys, bs, last=False)
+        for i in order:
+            first, rows = self.chunks[i]
+            self.spill_x.seek(first * nf * self.dtype.itemsize)
+            xs.append(self._scaled(np.fromfile(self.spill_x, self.dtype, rows * nf).reshape(rows, nf)))
+            self.spill_y.seek(first * yw * 8)
+            y = np.fromfile(self.spill_y, ydt, rows * yw)
+            ys.append(self._encode(y.reshape(rows, yw) if self.layout.label is None else y).astype(self.dtype))
+            held += rows
+            if held >= self.buffer_rows:
+                xs, ys, held = yield from self._drain(rng, xs, ys, bs, last=False)
         yield from self._drain(rng, xs, ys, bs, last=True)
 
     def _drain(self, rng, xs, ys, bs: int, last: bool):
@@ -197,11 +224,10 @@ def _combine(count: int, mean: np.ndarray, m2: np.ndarray, X: np.ndarray):
     return total, mean + delta * (m / total), m2 + cm2 + delta ** 2 * (count * m / total)
 
 
-def _distinct(labels):
-    return np.unique(labels) if isinstance(labels, np.ndarray) else list(set(labels))
+def _text(label) -> str:
+    return str(int(label)) if isinstance(label, float) and label.is_integer() else str(label)
 
 
-def _join(parts):
-    if parts and all(isinstance(p, np.ndarray) for p in parts):
-        return np.concatenate(parts)
-    return reader.join_labels(parts)
+def _writable_folder(path) -> str | None:
+    folder = os.path.dirname(os.path.abspath(path)) if path is not None else None
+    return folder if folder is not None and os.access(folder, os.W_OK) else None

@@ -39,7 +39,7 @@ def _epoch(src):
 def test_every_training_row_once_per_epoch_and_validation_fixed(tmp_path, monkeypatch):
     path, X = _file(tmp_path)
     src = _source(path, monkeypatch)
-    assert len(src.spans) > 5
+    assert len(src.chunks) > 5
     val = set(src.X_val[:, 0].astype(int).tolist())
     assert 120 < len(val) < 280 and src.n + len(val) == len(X)
     orders = []
