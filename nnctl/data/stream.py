@@ -47,6 +47,8 @@ class StreamSource:
         self._first_pass(standardize, out_units, units_key)
         self.spill_x.flush()
         self.spill_y.flush()
+        if self.x_mean is not None:
+            self._standardize_spill()
         self.batch = self.n if batch_size is None else min(batch_size, self.n)
         self.epoch, self.batches_done = 0, 0  # where the stream is: batches handed out in `epoch`
 
@@ -67,7 +69,9 @@ class StreamSource:
             if X.shape[0]:
                 count, mean, m2 = _combine(count, mean, m2, X)
             self.chunks.append((self.chunks[-1][0] + self.chunks[-1][1] if self.chunks else 0, X.shape[0]))
-            self.spill_x.write(X.astype(self.dtype).tobytes())
+            X_aug = np.empty((X.shape[0], nf + 1), self.dtype)  # the layout training reads: [x, 1]
+            X_aug[:, :nf], X_aug[:, nf] = X, 1.0
+            self.spill_x.write(X_aug.tobytes())
             self.spill_y.write(self._targets(parsed, keep).tobytes())
             val_x.append(parsed.X[~keep, :nf].astype(self.dtype))
             val_y.append(self._targets(parsed, ~keep))
@@ -132,6 +136,18 @@ class StreamSource:
         self._class_of = np.array([keys[datasets.label_key(v)] for v in self._labels], np.intp)
         return enc.classes, features, targets
 
+    def _standardize_spill(self) -> None:
+        """Scale the spilled rows once, in place, chunk by chunk: epochs then only read."""
+        width = len(self.layout.features) + 1
+        for first, rows in self.chunks:
+            at = first * width * self.dtype.itemsize
+            self.spill_x.seek(at)
+            X = np.fromfile(self.spill_x, self.dtype, rows * width).reshape(rows, width)
+            self._scaled(X[:, :-1])
+            self.spill_x.seek(at)
+            self.spill_x.write(X.tobytes())
+        self.spill_x.flush()
+
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         """X at the training dtype, standardised (in float64, chunk by chunk, in place)."""
         X = X.astype(self.dtype, copy=False)
@@ -170,8 +186,8 @@ class StreamSource:
         xs, ys, held = [], [], 0
         for i in order:
             first, rows = self.chunks[i]
-            self.spill_x.seek(first * nf * self.dtype.itemsize)
-            xs.append(self._scaled(np.fromfile(self.spill_x, self.dtype, rows * nf).reshape(rows, nf)))
+            self.spill_x.seek(first * (nf + 1) * self.dtype.itemsize)
+            xs.append(np.fromfile(self.spill_x, self.dtype, rows * (nf + 1)).reshape(rows, nf + 1))
             self.spill_y.seek(first * yw * 8)
             y = np.fromfile(self.spill_y, ydt, rows * yw)
             ys.append(self._encode(y.reshape(rows, yw) if self.layout.label is None else y).astype(self.dtype))
@@ -192,10 +208,8 @@ class StreamSource:
             perm = rng.permutation(X.shape[0])
             X, Y = X[perm], Y[perm]
         n = X.shape[0] if last else X.shape[0] // bs * bs
-        ones = np.ones((1,), self.dtype)
         for a in range(0, n, bs):
-            xb = X[a:min(a + bs, n)]
-            yield np.concatenate([xb, np.broadcast_to(ones, (xb.shape[0], 1))], axis=1), Y[a:min(a + bs, n)]
+            yield X[a:min(a + bs, n)], Y[a:min(a + bs, n)]
         rest = X.shape[0] - n
         return ([X[n:]], [Y[n:]], rest) if rest else ([], [], 0)
 
