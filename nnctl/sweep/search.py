@@ -76,9 +76,10 @@ def plan(config_path: Path, overrides: list[str], trials: int | None) -> Plan:
     n_trials = trials or sw.trials
     # the base config's data, read once: its metric columns, and the rows every run shares
     rng = np.random.default_rng(cfg.seed)
-    sharable = cfg.data.source == "csv" and not any(
+    from_file = hasattr(cfg.data, "path") and not cfg.data.stream  # a streamed file is never read whole
+    sharable = from_file and not any(
         (k.startswith("data.") and k not in SHARED_DATA_KEYS) or k == "train.loss" for k in keys)
-    rows = load_raw(cfg, base_dir, rng) if cfg.data.source == "csv" else None
+    rows = load_raw(cfg, base_dir, rng) if from_file else None
     if sharable:
         shared.X_aug = rows.X_aug.copy()
         shared.features, shared.targets = rows.features, rows.targets
@@ -117,7 +118,7 @@ def _import_optuna():
 def _absolute_paths(raw: dict, cfg, base_dir: Path) -> dict:
     """Paths relative to the config's folder made absolute: runs happen elsewhere (a worker, a
     Ray node, best.yaml in the results folder)."""
-    if cfg.data.source == "csv":
+    if hasattr(cfg.data, "path"):
         raw["data"]["path"] = str((base_dir / cfg.data.path).resolve())
     for layer in raw.get("model", {}).get("layers", []):
         act = layer.get("activation") if isinstance(layer, dict) else None

@@ -144,3 +144,12 @@ def test_streaming_trains_the_same_bits_for_the_same_seed_and_about_the_same_acc
         runs[name] = json.loads(r.stdout)["val_metrics"]["accuracy"]
     assert (tmp_path / "a/m.npz").read_bytes() == (tmp_path / "b/m.npz").read_bytes()
     assert runs["a"] > 0.9 and abs(runs["a"] - runs["memory"]) <= 0.03 and abs(runs["parquet"] - runs["memory"]) <= 0.03
+
+
+def test_predict_and_evaluate_give_the_same_bytes_without_pyarrow(tmp_path):
+    _data(tmp_path)
+    assert _run(["train", _config(tmp_path), "--out", "m.npz", "-q"], tmp_path).returncode == 0
+    for args in (["predict", "m.npz", "d.csv", "--proba"], ["evaluate", "m.npz", "d.csv", "--json"]):
+        a = _run(args, tmp_path)
+        b = _run(args, tmp_path, hide_pyarrow=True)
+        assert a.returncode == b.returncode == 0 and a.stdout == b.stdout and a.stdout, b.stderr
