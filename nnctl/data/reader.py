@@ -205,24 +205,49 @@ def _numpy_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
 
 def parse_lines(lines: list[str], line: int, cols: Columns) -> Parsed:
     """Decoded lines (the first is line `line`) by numpy.loadtxt, or by the careful pass when
-    loadtxt refuses them or a cell is not finite."""
+    loadtxt refuses them or a cell is not finite. A text label column is cut out of each line
+    (no quotes) while loadtxt reads the numbers."""
     wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
     every = wanted == list(range(cols.width))
+    n = len(cols.numeric)
+    plain = not any('"' in row for row in lines)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "input contained no data": a chunk of blank lines
         try:
-            if every or (not any('"' in row for row in lines) and _widths_ok(lines, cols)):
-                A = np.loadtxt(lines, delimiter=cols.delimiter, dtype=np.float64, ndmin=2, comments=None,
-                               quotechar='"', usecols=None if every else wanted)
-                if A.size == 0:
-                    return Parsed(np.empty((0, len(cols.numeric))), np.empty(0) if cols.label is not None else None)
-                if A.shape[1] == len(wanted) and np.isfinite(A).all():
-                    n = len(cols.numeric)
+            if every or (plain and _widths_ok(lines, cols)):
+                A = _loadtxt(lines, cols, None if every else wanted)
+                if A is not None:
                     return Parsed(A[:, :n] if cols.label is not None else A,
                                   A[:, n].copy() if cols.label is not None else None)
-        except ValueError:
-            pass
+        except ValueError:  # perhaps text labels: the numbers alone, and the labels cut out
+            if cols.label is not None and plain and _widths_ok(lines, cols):
+                try:
+                    A = _loadtxt(lines, cols, cols.numeric)
+                except ValueError:
+                    A = None
+                labels = _text_labels(lines, cols) if A is not None else None
+                if labels is not None:
+                    return Parsed(A, numeric_labels(labels))
     return careful("\n".join(lines), line, cols)
+
+
+def _loadtxt(lines: list[str], cols: Columns, usecols: list[int] | None) -> np.ndarray | None:
+    """The columns by numpy.loadtxt, or None when a number is not finite (ValueError: not a number)."""
+    A = np.loadtxt(lines, delimiter=cols.delimiter, dtype=np.float64, ndmin=2, comments=None, quotechar='"',
+                   usecols=usecols)
+    width = cols.width if usecols is None else len(usecols)
+    if A.size == 0:
+        return np.empty((0, width))
+    return A if A.shape[1] == width and np.isfinite(A).all() else None
+
+
+def _text_labels(lines: list[str], cols: Columns) -> list[str] | None:
+    """The label cell of every non-blank line (no quotes in them), or None when one is refused."""
+    d, c = cols.delimiter, cols.label
+    labels = [row.split(d, c + 1)[c].strip() for row in lines if row.strip()]
+    if all(lab and lab.lower().lstrip("+-") not in _NON_FINITE for lab in labels):
+        return labels
+    return None
 
 
 def _widths_ok(lines: list[str], cols: Columns) -> bool:
