@@ -134,3 +134,22 @@ def test_any_blank_line_pattern(tmp_path, monkeypatch, rows, newline, last, chun
     p.write_bytes(text.encode())
     X, _ = _load(p, chunk=chunk, monkeypatch=monkeypatch)
     np.testing.assert_array_equal(X, _expected(text))
+
+
+def test_a_bad_cell_costs_one_parse(tmp_path, monkeypatch, csv_engine):
+    """Each chunk is parsed once by the engine, and only the bad cell's chunk again, carefully."""
+    rows = _rows(2000, width=2)
+    rows[-1] = "1.5,oops"
+    p = tmp_path / "d.csv"
+    p.write_text("a,b\n" + "\n".join(rows) + "\n")
+    monkeypatch.setattr(reader, "CHUNK_BYTES", 4000)
+    engine_calls, careful_calls = [], []
+    engine, careful = reader.ENGINES[csv_engine], reader.careful
+    monkeypatch.setitem(reader.ENGINES, csv_engine, lambda data, line, cols: engine_calls.append(line)
+                        or engine(data, line, cols))
+    monkeypatch.setattr(reader, "careful", lambda text, line, cols: careful_calls.append(line)
+                        or careful(text, line, cols))
+    with pytest.raises(DataError, match="line 2001, column 2"):
+        _load(p)
+    assert len(engine_calls) == len(set(engine_calls)) > 5  # every chunk once
+    assert careful_calls == [engine_calls[-1]]  # the last chunk, once more
