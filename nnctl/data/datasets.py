@@ -274,7 +274,8 @@ def make_split(enc: Encoded, fraction: float, rng: np.random.Generator, standard
         if n - n_val < 1:
             raise DataError(f"validation_split {fraction} of {n} rows leaves no training rows")
         order = rng.permutation(n)
-        tr, va = np.sort(order[n_val:]), np.sort(order[:n_val])
+        va, tr = np.sort(order[:n_val]), order[n_val:]
+        tr.sort()  # in place: the training rows' index costs no second copy
     if enc.X_aug is not None and enc.X_aug.dtype == np.dtype(dtype):
         return _split_in_place(enc.X_aug, Y, tr, va, standardize)
     n_tr = n if tr is None else len(tr)
@@ -325,4 +326,4 @@ def _split_in_place(Xa: np.ndarray, Y: np.ndarray, tr, va, standardize: bool) ->
             Xa[a:b, :nf] = (Xa[a:b, :nf] - mean) / std
         if X_val is not None:
             X_val = ((X_val - mean) / std).astype(dtype)
-    return Split(Xa, Y.astype(dtype), X_val, Y_val, mean, std)
+    return Split(Xa, Y.astype(dtype, copy=False), X_val, Y_val, mean, std)
