@@ -88,7 +88,7 @@ class StreamSource:
             std = np.sqrt(m2 / count)
             std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
             self.x_mean, self.x_std = mean, std
-        self.classes, self.features, self.targets = self._classes(sample, out_units, units_key)
+        self.classes, self.features, self.target_names = self._classes(sample, out_units, units_key)
         X_val = np.concatenate(val_x)
         del val_x
         self.X_val = self.Y_val = None
@@ -169,8 +169,20 @@ class StreamSource:
 
     # --- epochs --------------------------------------------------------------------------------
 
-    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The rest of the current epoch's batches; the position advances as they are taken."""
+    # The batch-source protocol the Trainer reads: rows, size, whole, batches, targets, state.
+    whole = None  # an epoch is never one fixed batch
+
+    @property
+    def rows(self) -> int:
+        return self.n
+
+    @property
+    def size(self) -> int:
+        return self.batch
+
+    def batches(self, epoch: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The rest of the current epoch's batches; the position advances as they are taken.
+        (The source counts its own epochs: `epoch` is the caller's number for the same one.)"""
         epoch, skip = self.epoch, self.batches_done
         for i, batch in enumerate(self._epoch(epoch)):
             if i >= skip:
@@ -178,7 +190,12 @@ class StreamSource:
                 yield batch
         self.epoch, self.batches_done = epoch + 1, 0
 
-    def _epoch(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def targets(self) -> np.ndarray:
+        """The last finished epoch's targets, in the order its batches gave them: the epoch's
+        targets read again from the spill in the same seeded order (the features are not read)."""
+        return np.concatenate([y for _, y in self._epoch(self.epoch - 1, features=False)])
+
+    def _epoch(self, epoch: int, features: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng([self.seed, 0xE90C, epoch])
         order = rng.permutation(len(self.chunks)) if self.shuffle else range(len(self.chunks))
         nf, bs = len(self.layout.features), self.batch
@@ -186,8 +203,11 @@ class StreamSource:
         xs, ys, held = [], [], 0
         for i in order:
             first, rows = self.chunks[i]
-            self.spill_x.seek(first * (nf + 1) * self.dtype.itemsize)
-            xs.append(np.fromfile(self.spill_x, self.dtype, rows * (nf + 1)).reshape(rows, nf + 1))
+            if features:
+                self.spill_x.seek(first * (nf + 1) * self.dtype.itemsize)
+                xs.append(np.fromfile(self.spill_x, self.dtype, rows * (nf + 1)).reshape(rows, nf + 1))
+            else:
+                xs.append(np.empty((rows, 0), self.dtype))
             self.spill_y.seek(first * yw * 8)
             y = np.fromfile(self.spill_y, ydt, rows * yw)
             ys.append(self._encode(y.reshape(rows, yw) if self.layout.label is None else y).astype(self.dtype))

@@ -120,7 +120,7 @@ def _prepare_stream(cfg: Config) -> Prepared:
     nf, dtype = len(src.features), np.dtype(tc.dtype)
     split = datamod.Split(np.empty((0, nf + 1), dtype), np.empty((0, src.n_outputs), dtype), src.X_val, src.Y_val,
                           src.x_mean, src.x_std)
-    return Prepared(split, src.features, src.targets, src.classes, LOSSES[tc.loss](), src)
+    return Prepared(split, src.features, src.target_names, src.classes, LOSSES[tc.loss](), src)
 
 
 def resolve_units(cfg: Config) -> Config:

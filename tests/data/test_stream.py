@@ -51,6 +51,7 @@ def test_every_training_row_once_per_epoch_and_validation_fixed(tmp_path, monkey
         for x, y in batches:  # labels travel with their rows: one-hot of cat (b > 3) / dog
             np.testing.assert_array_equal(y[:, 0], X[x[:, 0].astype(int), 1] > 3)
         orders.append(rows)
+        np.testing.assert_array_equal(src.targets(), np.concatenate([y for _, y in batches]))
     assert orders[0].tolist() != orders[1].tolist()  # reshuffled every epoch
     assert src.classes == ["cat", "dog"] and src.X_val.shape[1] == 2
 
