@@ -186,7 +186,7 @@ class StreamSource:
         epoch, skip = self.epoch, self.batches_done
         for i, batch in enumerate(self._epoch(epoch)):
             if i >= skip:
-                self.batches_done = i + 1
+                self.batches_done = i  # a batch handed out is done when the next one is asked for
                 yield batch
         self.epoch, self.batches_done = epoch + 1, 0
 
@@ -238,6 +238,7 @@ class StreamSource:
         return math.ceil(self.n / self.batch)
 
     def state(self) -> dict:
+        """Where the stream is: its epoch, and the batches of it trained on."""
         return {"epoch": self.epoch, "batches_done": self.batches_done}
 
     def load_state(self, state: dict) -> None:

@@ -438,13 +438,13 @@ class Trainer:
         kept: list = []
         batches = src.batches()
         while True:
-            if flag[0]:
-                self.partial = PartialEpoch(None, rows, total, None)
-                raise Interrupted(epoch)
             try:
                 xb, yb = next(batches)
             except StopIteration:
                 break
+            if flag[0]:  # the batch just handed out is not trained: the source's place says so
+                self.partial = PartialEpoch(None, rows, total, None)
+                raise Interrupted(epoch)
             value = ws.step(xb, yb)
             if not math.isfinite(value):
                 raise DivergedError(epoch, "the loss")

@@ -62,10 +62,10 @@ def test_same_seed_same_batches_and_resume_mid_epoch(tmp_path, monkeypatch):
     first = _epoch(a)
     second = _epoch(a)
     taken = []
-    for i, batch in enumerate(b.batches()):  # epoch 0, interrupted after 7 batches
-        taken.append(batch)
-        if i == 6:
+    for i, batch in enumerate(b.batches()):  # epoch 0: 7 batches trained on, the 8th handed out, not used
+        if i == 7:
             break
+        taken.append(batch)
     state = b.state()
     assert state == {"epoch": 0, "batches_done": 7}
     c = _source(path, monkeypatch)
