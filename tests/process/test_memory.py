@@ -1,9 +1,11 @@
 """Out of memory, as a user meets it (docs/data.md): under a hard address-space limit
 (RLIMIT_AS), an in-memory run that cannot fit ends with exit 2 and the one message naming
-data.stream; a streaming run of the same file trains under the same limit."""
+data.stream; a streaming run of the same file trains under the same limit, to the accuracy an
+in-memory run reaches without the limit."""
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -31,7 +33,7 @@ sys.exit(code)
 
 CONFIG = """
 seed: 0
-data: {{source: csv, path: {path}, target: y, stream: {stream}, shuffle_buffer: 2048}}
+data: {{source: csv, path: {path}, target: y, stream: {stream}, shuffle_buffer: 2048, validation_split: 0.02}}
 model: {{layers: [{{units: 4, activation: tanh}}, {{units: 1, activation: sigmoid}}]}}
 train: {{loss: bce, epochs: 1, batch_size: 256}}
 """
@@ -59,23 +61,26 @@ def _run(tmp_path, name, stream, limit=None):
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     out = tmp_path / f"{name}-{stream}.npz"
-    r = subprocess.run([sys.executable, "-c", PEAK, "train", str(cfg), "-q", "--out", str(out)], cwd=tmp_path,
+    r = subprocess.run([sys.executable, "-c", PEAK, "train", str(cfg), "--json", "--out", str(out)], cwd=tmp_path,
                        env=env, capture_output=True, text=True, timeout=300, preexec_fn=cap)
     lines = r.stderr.strip().splitlines()
-    return r.returncode, lines[:-1], int(lines[-1]) << 10
+    accuracy = json.loads(r.stdout)["val_metrics"]["accuracy"] if r.returncode == 0 else None
+    return r.returncode, lines[:-1], int(lines[-1]) << 10, accuracy
 
 
 def test_out_of_memory_is_exit_2_and_streaming_fits(tmp_path):
     _csv(tmp_path / "small.csv", 2000)
-    code, _, baseline = _run(tmp_path, "small.csv", stream=False)
+    code, _, baseline, _ = _run(tmp_path, "small.csv", stream=False)
     assert code == 0
     rows = 2 * MARGIN // (21 * 8)  # float64 features alone need twice the margin
     _csv(tmp_path / "big.csv", rows)
     limit = baseline + MARGIN
-    code, err, _ = _run(tmp_path, "big.csv", stream=False, limit=limit)
+    code, err, _, _ = _run(tmp_path, "big.csv", stream=False, limit=limit)
     assert code == 2, err
     assert len(err) == 1 and err[0].startswith("error: not enough memory") and "data.stream: true" in err[0], err
     assert not (tmp_path / "big.csv-False.npz").exists()
-    code, err, peak = _run(tmp_path, "big.csv", stream=True, limit=limit)
+    code, err, peak, streamed = _run(tmp_path, "big.csv", stream=True, limit=limit)
     assert code == 0 and peak <= limit, err
     assert (tmp_path / "big.csv-True.npz").exists()
+    code, err, _, in_memory = _run(tmp_path, "big.csv", stream=False)  # where it fits: the same accuracy
+    assert code == 0 and abs(streamed - in_memory) <= 0.01 and streamed > 0.9, (streamed, in_memory)
