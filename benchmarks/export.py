@@ -28,7 +28,8 @@ from nnctl.config.loader import validate  # noqa: E402
 from nnctl.data.datasets import RawData  # noqa: E402
 from nnctl.io.modelfile import load  # noqa: E402
 from nnctl.tools.export import export  # noqa: E402
-from nnctl.training.trainer import TrainResult, save_result, setup  # noqa: E402
+from nnctl.training.run import TrainResult, save_result  # noqa: E402
+from nnctl.training.trainer import setup  # noqa: E402
 
 
 def _model(tmp: Path, dtype: str) -> Path:
@@ -42,7 +43,7 @@ def _model(tmp: Path, dtype: str) -> Path:
     trainer = setup(cfg, raw=RawData(X, [f"p{i}" for i in range(784)], ["digit"], y))
     trainer.fit()
     path = tmp / f"large-{dtype}.npz"
-    save_result(path, cfg, TrainResult(trainer.model, trainer.prepared, trainer.history, 0.0, trainer))
+    save_result(path, cfg, TrainResult(trainer))
     return path
 
 

@@ -22,7 +22,7 @@ _EXPORTS = {
     "validate": "config.loader",
     "NnctlError": "errors", "ConfigError": "errors", "DataError": "errors",
     "ModelFileError": "errors", "DivergedError": "errors",
-    "check_gradients": "tools.gradcheck", "train": "training.trainer", "save_result": "training.trainer",
+    "check_gradients": "tools.gradcheck", "train": "training.run", "save_result": "training.run",
     "load_model": ("io.modelfile", "load"), "save_model": ("io.modelfile", "save"),
 }
 

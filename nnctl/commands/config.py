@@ -55,7 +55,7 @@ def show_config(
     with guard(debug):
         from nnctl.config.loader import load_config
         from nnctl.io.yamlio import dump_yaml
-        from nnctl.training.trainer import resolve_units
+        from nnctl.training.setup import resolve_units
 
         cfg = resolve_units(load_config(config, overrides(set_)))
         sys.stdout.write(dump_yaml(cfg.resolved()))

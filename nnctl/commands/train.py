@@ -9,8 +9,7 @@ import typer
 
 from nnctl import signals
 from nnctl.commands.common import DebugOpt, JsonOpt, QuietOpt, SetOpt, guard, overrides
-from nnctl.errors import UsageError, WriteError
-from nnctl.plugins import config_plugins
+from nnctl.errors import WriteError
 
 
 def train(
@@ -41,78 +40,90 @@ def train(
     130 Ctrl-C.
     """
     with guard(debug):
-        import time
-
         from nnctl import render as report
         from nnctl.config.loader import load_config
-        from nnctl.io import modelfile
-        from nnctl.training import callbacks, checkpoint
-        from nnctl.training import trainer as trainmod
+        from nnctl.training.run import Interrupted, UnsavedRun, run_training
 
         cfg = load_config(config, overrides(set_, seed, epochs))
         out_path = out or cfg.output or f"{config.stem}.npz"
         cfg.output = out_path
-        for path in (out_path, metrics_csv):
-            if path is not None:
-                modelfile.check_writable(path)
-        ckpt_path = checkpoint.path_for(out_path)
-        init = modelfile.load(init_from, plugin_files=config_plugins(cfg)).model if init_from else None
-        trainer = trainmod.setup(cfg)
-        if init is not None:
-            try:
-                trainmod.copy_weights(init, trainer.model)
-            except ValueError as exc:
-                raise UsageError(f"does not fit the config: {exc}", source=f"--init-from {init_from}") from None
-        if resume is not None:
-            checkpoint.restore(resume, trainer)
-        reporter = report.TrainReporter(trainer.metric_names, cfg.train.epochs, trainer.is_logged,
-                                        trainer.prepared.split.X_val is not None, quiet or json_,
-                                        start_epoch=trainer.epoch)
-        csv_log = callbacks.MetricsCSV(metrics_csv, trainer) if metrics_csv else None
-        on_epoch = callbacks.chain(callbacks.Checkpointer(trainer, ckpt_path, checkpoint_every), csv_log, reporter)
-        resume_cmd = _resume_command(config, set_, seed, epochs, out, ckpt_path)
-        t0 = time.perf_counter()
-        reporter.start()
-        stop = signals.stop_requests(trainer.stop_flag)
+        progress = _Progress(quiet or json_)
+
+        def resume_with(ckpt) -> str:
+            return _resume_command(config, set_, seed, epochs, out, ckpt)
+
+        stop = signals.stop_requests([False])
         try:
-            with stop:
-                trainer.fit(on_epoch)
-        except trainmod.Interrupted as exc:
-            reporter.stop()
-            checkpoint.save(ckpt_path, trainer)
+            result = run_training(cfg, out=out_path, init_from=init_from, resume=resume,
+                                  checkpoint_every=checkpoint_every, metrics_csv=metrics_csv,
+                                  on_start=progress.start, on_epoch=progress, stop=stop)
+        except Interrupted as exc:
+            progress.stop()
             report.error(f"interrupted ({stop.name}) during epoch {exc.epoch}; {out_path} was not changed; "
-                         f"checkpoint written: resume with {resume_cmd}")
+                         f"checkpoint written: resume with {resume_with(exc.checkpoint)}")
             raise typer.Exit(stop.exit_status) from None
+        except UnsavedRun as exc:
+            if exc.checkpoint is None:
+                raise
+            hint = f"once there is room, save it without training again with {resume_with(exc.checkpoint)}"
+            raise WriteError(f"{exc.message}: {hint} (add --out to write elsewhere)", source=exc.source) from None
         finally:
-            reporter.stop()
-            if csv_log is not None:
-                csv_log.close()
-        result = trainmod.TrainResult(trainer.model, trainer.prepared, trainer.history,
-                                      time.perf_counter() - t0, trainer)
-        try:
-            trainmod.save_result(out_path, cfg, result)
-        except WriteError as exc:
-            raise WriteError(f"{exc.message}; {_keep_finished_run(checkpoint, ckpt_path, trainer, resume_cmd)}",
-                             source=exc.source) from None
-        last, stopper = result.final, trainer.stopper
-        stopped = stopper.stopped_epoch if stopper else None
-        best = stopper.best_epoch if stopper else None
+            progress.stop()
         if json_:
-            report.emit_json({
-                "model": out_path, "epochs": trainer.epoch, "loss": last.loss, "metrics": dict(last.metrics),
-                "val_loss": last.val_loss, "val_metrics": last.val_metrics, "seconds": result.seconds,
-                "seed": cfg.seed, "parameters": trainer.model.n_parameters,
-                "stopped_epoch": stopped, "best_epoch": best, "update": trainer.step_engine,
-            })
+            report.emit_json(_summary(cfg, out_path, result))
         else:
-            if stopped:
-                restored = " restored its weights" if stopper.restore_best else ""
-                reporter.note(f"early stopping at epoch {stopped}: {trainer.monitor} has not improved by "
-                              f"{stopper.min_delta:g} for {stopper.patience} epochs; best epoch {best}{restored}")
-            shown = ", ".join(f"{k} {report.fmt(v, 4)}" for k, v in last.metrics.items())
-            val = f"; val_loss {report.fmt(last.val_loss)}" if last.val_loss is not None else ""
-            reporter.note(f"trained {trainer.epoch} epochs in {result.seconds:.2f} s: loss "
-                          f"{report.fmt(last.loss)}{', ' + shown if shown else ''}{val} → {out_path}")
+            _notes(progress.reporter, result, out_path)
+
+
+class _Progress:
+    """The loss table and progress bar, sized once the run's trainer is built (its metric
+    columns, logged epochs and starting epoch are known only then)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.reporter = quiet, None
+        self.active = not quiet
+
+    def start(self, trainer) -> None:
+        from nnctl import render as report
+
+        self.reporter = report.TrainReporter(trainer.metric_names, trainer.cfg.train.epochs, trainer.is_logged,
+                                             trainer.prepared.split.X_val is not None, self.quiet,
+                                             start_epoch=trainer.epoch)
+        self.reporter.start()
+
+    def __call__(self, record):
+        return self.reporter(record)
+
+    def stop(self) -> None:
+        if self.reporter is not None:
+            self.reporter.stop()
+
+
+def _summary(cfg, out_path: str, result) -> dict:
+    """`--json`'s document."""
+    trainer, last = result.trainer, result.final
+    stopper = trainer.stopper
+    return {"model": out_path, "epochs": trainer.epoch, "loss": last.loss, "metrics": dict(last.metrics),
+            "val_loss": last.val_loss, "val_metrics": last.val_metrics, "seconds": result.seconds,
+            "seed": cfg.seed, "parameters": trainer.model.n_parameters,
+            "stopped_epoch": stopper.stopped_epoch if stopper else None,
+            "best_epoch": stopper.best_epoch if stopper else None, "update": trainer.step_engine}
+
+
+def _notes(reporter, result, out_path: str) -> None:
+    """The lines under the loss table: early stopping, and what was trained."""
+    from nnctl import render as report
+
+    trainer, last, stopper = result.trainer, result.final, result.trainer.stopper
+    if stopper is not None and stopper.stopped_epoch:
+        restored = " restored its weights" if stopper.restore_best else ""
+        reporter.note(f"early stopping at epoch {stopper.stopped_epoch}: {trainer.monitor} has not improved by "
+                      f"{stopper.min_delta:g} for {stopper.patience} epochs; best epoch {stopper.best_epoch}"
+                      f"{restored}")
+    shown = ", ".join(f"{k} {report.fmt(v, 4)}" for k, v in last.metrics.items())
+    val = f"; val_loss {report.fmt(last.val_loss)}" if last.val_loss is not None else ""
+    reporter.note(f"trained {trainer.epoch} epochs in {result.seconds:.2f} s: loss "
+                  f"{report.fmt(last.loss)}{', ' + shown if shown else ''}{val} → {out_path}")
 
 
 def _resume_command(config: Path, set_, seed, epochs, out, ckpt_path) -> str:
@@ -129,14 +140,3 @@ def _resume_command(config: Path, set_, seed, epochs, out, ckpt_path) -> str:
     if out is not None:
         args += ["--out", str(out)]
     return shlex.join([*args, "--resume", str(ckpt_path)])
-
-
-def _keep_finished_run(checkpoint, ckpt_path, trainer, resume_cmd: str) -> str:
-    """After the model file could not be written: keep the finished run as a checkpoint, from
-    which --resume saves it again without training; say what happened."""
-    try:
-        checkpoint.save(ckpt_path, trainer)
-    except WriteError as exc:
-        return f"the finished run could not be kept either ({exc.message})"
-    return (f"the finished run is kept in {ckpt_path}: once there is room, save it without training "
-            f"again with {resume_cmd} (add --out to write elsewhere)")

@@ -51,7 +51,8 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
     metrics, epochs, seconds, message; with keep_model, also `arrays` of its model file."""
     from nnctl.config.loader import validate
     from nnctl.sweep.space import point_raw
-    from nnctl.training import trainer as trainmod
+    from nnctl.training.history import final_metrics
+    from nnctl.training.run import model_arrays, run_training
 
     row = task.row()
     t0 = time.perf_counter()
@@ -66,17 +67,11 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
 
             X_aug = shared.X_aug.copy()  # the split rearranges it in place
             rows = RawData(X_aug[:, :-1], shared.features, shared.targets, shared.y_numeric, shared.y_labels, X_aug)
-        trainer = trainmod.setup(cfg, plugin_files=files, raw=rows)
-        trainer.fit()
-        last = trainer.final
-        row["metrics"] = trainmod.final_metrics(last)
-        row["epochs"] = trainer.epoch
+        result = run_training(cfg, plugin_files=files, raw=rows)
+        row["metrics"] = final_metrics(result.final)
+        row["epochs"] = result.epochs
         if task.keep_model:
-            from nnctl.io.modelfile import model_arrays
-
-            result = trainmod.TrainResult(trainer.model, trainer.prepared, trainer.history, 0.0, trainer)
-            s = trainer.prepared.split
-            row["arrays"] = model_arrays(trainer.model, trainmod.model_meta(cfg, result), s.x_mean, s.x_std)
+            row["arrays"] = model_arrays(cfg, result)
             row["config"] = cfg.resolved()
     except DivergedError as exc:
         row["status"], row["message"] = "diverged", str(exc)

@@ -55,7 +55,7 @@ def plan(config_path: Path, overrides: list[str], trials: int | None) -> Plan:
     from nnctl.config.loader import apply_overrides, read_config_text, validate
     from nnctl.data.datasets import load_raw
     from nnctl.io.yamlio import load_yaml
-    from nnctl.training.trainer import prepare_data, table_metrics
+    from nnctl.training.setup import prepare_data, table_metrics
 
     source = str(config_path)
     raw, positions = load_yaml(read_config_text(config_path), source)
@@ -187,6 +187,8 @@ class Results:
             except (OSError, ValueError):
                 raise UsageError(f"{state.name} is missing or unreadable; cannot check that this is the same "
                                  "sweep", source=str(self.folder)) from None
+            from nnctl.config.diff import first_difference
+
             diff = first_difference(before, resolved)
             if diff:
                 raise UsageError(f"--resume: the config differs from the sweep in this folder at {diff}; "
@@ -236,22 +238,6 @@ class Results:
             csv.writer(fh, lineterminator="\n").writerow(values)
             fh.flush()
         self.rows.append(row)
-
-
-def first_difference(a, b, path: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b), key=str):
-            d = first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
-            if d:
-                return d
-        return None
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            d = first_difference(x, y, f"{path}.{i}")
-            if d:
-                return d
-        return None
-    return None if a == b else f"{path} (was {a!r}, now {b!r})"
 
 
 # --- scores -------------------------------------------------------------------------------------

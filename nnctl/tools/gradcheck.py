@@ -154,12 +154,13 @@ def float64_trainer(config, overrides: list[str], model=None):
     from nnctl.io import modelfile
     from nnctl.plugins import config_plugins
     from nnctl.training import trainer as trainmod
+    from nnctl.training.setup import copy_weights
 
     trainer = trainmod.setup(load_config(config, [*overrides, "train.dtype=float64"]))
     if model is not None:
         mf = modelfile.load(model, plugin_files=config_plugins(trainer.cfg))
         try:
-            trainmod.copy_weights(mf.model.astype(np.float64), trainer.model)
+            copy_weights(mf.model.astype(np.float64), trainer.model)
         except ValueError as exc:
             raise UsageError(f"does not fit the config: {exc}", source=f"--model {model}") from None
     return trainer

@@ -1,4 +1,4 @@
-"""Per-epoch hooks the command line attaches to a Trainer: periodic checkpoints and the metrics CSV.
+"""Per-epoch hooks run_training attaches to a Trainer: periodic checkpoints and the metrics CSV.
 
 Each is called with the epoch's record after the epoch; they write files but print nothing.
 """
@@ -9,7 +9,8 @@ import csv
 from pathlib import Path
 
 from nnctl.training import checkpoint
-from nnctl.training.trainer import EpochRecord, Trainer
+from nnctl.training.history import EpochRecord
+from nnctl.training.trainer import Trainer
 
 
 class Checkpointer:
@@ -35,7 +36,7 @@ class MetricsCSV:
         self.diag = trainer.diag_names
         self.columns = ["epoch", "loss", "val_loss", "lr", *names, *(f"val_{n}" for n in names if self.val),
                         *self.diag]
-        trainer.metrics_every_epoch = True
+        trainer.compute_metrics_every_epoch()
         self.fh = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self.writer = csv.writer(self.fh, lineterminator="\n")
         self.writer.writerow(self.columns)

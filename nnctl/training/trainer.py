@@ -1,300 +1,58 @@
-"""The training loop: data → model → epochs of mini-batch steps → history. Prints nothing.
+"""The Trainer: epochs of mini-batch steps on a model, one epoch loop. Prints nothing.
 
 An epoch is one pass over the training rows in batches of `batch_size` (the last batch may be
 smaller), one optimizer step per batch. An epoch's `loss` is the mean of its batches' losses,
 each measured before that batch's step (Keras' convention; for full-batch training it is the
 loss at the weights the epoch started from). Validation loss is measured after the epoch.
+
+Batches come from a batch source (training/batches.py). The Trainer owns its whole state:
+`state()` gives it as plain values and arrays, `load_state()` takes it back, so a run stopped
+between two batches continues with the same bits (training/checkpoint.py writes it to a file).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from types import MappingProxyType
 
 import numpy as np
 
+from nnctl.config.diff import differences
 from nnctl.config.loader import Config
 from nnctl.core import metrics as metricsmod
-from nnctl.core.activations import ACTIVATIONS, Activation
-from nnctl.core.losses import LOSSES, Loss
 from nnctl.core.model import MLP, Workspace
 from nnctl.core.optim import Optimizer, make_optimizer
 from nnctl.core.schedules import Constant, EarlyStopping, make_schedule
-from nnctl.data import datasets as datamod
-from nnctl.data.stream import StreamSource
+from nnctl.data.datasets import RawData
 from nnctl.engine import kernels
-from nnctl.errors import ConfigError, DivergedError, NnctlError
+from nnctl.errors import DivergedError, ModelFileError
+from nnctl.training import setup as build
+from nnctl.training.batches import ArrayBatches
+from nnctl.training.history import EpochRecord, History, records_from_columns
 
-
-@dataclass
-class Prepared:
-    """The data a run trains on, and what the model file must remember about it."""
-
-    split: datamod.Split
-    features: list[str]
-    targets: list[str]
-    classes: list | None
-    loss: Loss
-    stream: StreamSource | None = None  # data.stream: the training rows come from here, chunk by chunk
-
-    @property
-    def classifier(self) -> bool:
-        return self.classes is not None
-
-    @property
-    def binary(self) -> bool:
-        """A regression (mse) on one target whose every value is 0 or 1: the tutorials' XOR with
-        MSE. Its outputs may then be read as classes at a 0.5 threshold."""
-        if self.stream is not None:
-            Y_val = self.split.Y_val
-            return self.stream.binary and (Y_val is None or bool(np.isin(Y_val, (0.0, 1.0)).all()))
-        Y = self.split.Y_train
-        return (not self.classifier and Y.shape[1] == 1 and bool(np.isin(Y, (0.0, 1.0)).all())
-                and (self.split.Y_val is None or bool(np.isin(self.split.Y_val, (0.0, 1.0)).all())))
-
-
-def build_activations(cfg: Config, plugin_files: dict[str, Path] | None = None) -> list[Activation]:
-    """One activation object per layer; plugins are imported relative to the config's folder."""
-    from nnctl.plugins import load_plugin
-
-    acts = []
-    for layer in cfg.model.layers:
-        a = layer.activation
-        if isinstance(a, str):
-            acts.append(ACTIVATIONS[a]())
-        else:
-            override = (plugin_files or {}).get(a["plugin"])
-            acts.append(load_plugin(a["plugin"], cfg.base_dir, override))
-    return acts
-
-
-def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | None = None) -> Prepared:
-    """The config's data (or `raw`, rows given directly), encoded, split, scaled and cast."""
-    if raw is None and getattr(cfg.data, "stream", False):
-        return _prepare_stream(cfg)
-    raw = raw if raw is not None else datamod.load_raw(cfg, cfg.base_dir, rng)
-    try:
-        enc = datamod.encode(raw, cfg.train.loss, cfg.model.layers[-1].units,
-                             f"model.layers.{len(cfg.model.layers) - 1}.units")
-        cfg.model.layers[-1].units = enc.Y.shape[1]  # `units: auto`, resolved from the data
-    except ConfigError as exc:
-        exc.source = exc.source or cfg.source
-        raise
-    except NnctlError as exc:  # name the file the targets came from
-        exc.source = exc.source or (str(cfg.base_dir / cfg.data.path) if hasattr(cfg.data, "path")
-                                    else f"data.source {cfg.data.source}")
-        raise
-    split = datamod.make_split(enc, cfg.data.validation_split, rng, cfg.data.standardize,
-                               np.dtype(cfg.train.dtype))
-    return Prepared(split, enc.features, enc.targets, enc.classes, LOSSES[cfg.train.loss]())
-
-
-def _prepare_stream(cfg: Config) -> Prepared:
-    """data.stream: a first pass over the file (docs/data.md); the rows stay on disk."""
-    from nnctl.data import stream
-
-    if cfg.train.diagnostics:
-        raise ConfigError("train.diagnostics: needs the training rows in memory; not with data.stream: true",
-                          source=cfg.source)
-    d, tc = cfg.data, cfg.train
-    table = datamod.open_table(d.source, cfg.base_dir / d.path, getattr(d, "delimiter", ","))
-    layout = datamod.layout(table, d, tc.loss == "mse")
-    last = len(cfg.model.layers) - 1
-    try:
-        src = stream.StreamSource(table, layout, tc.loss, cfg.model.layers[-1].units, seed=cfg.seed,
-                                  validation_split=d.validation_split, standardize=d.standardize, dtype=tc.dtype,
-                                  batch_size=None if tc.batch_size == "full" else tc.batch_size,
-                                  shuffle_buffer=d.shuffle_buffer, shuffle=tc.shuffle,
-                                  units_key=f"model.layers.{last}.units")
-    except ConfigError as exc:
-        exc.source = exc.source or cfg.source
-        raise
-    except NnctlError as exc:
-        exc.source = exc.source or table.source
-        raise
-    cfg.model.layers[-1].units = src.n_outputs
-    nf, dtype = len(src.features), np.dtype(tc.dtype)
-    split = datamod.Split(np.empty((0, nf + 1), dtype), np.empty((0, src.n_outputs), dtype), src.X_val, src.Y_val,
-                          src.x_mean, src.x_std)
-    return Prepared(split, src.features, src.target_names, src.classes, LOSSES[tc.loss](), src)
-
-
-def resolve_units(cfg: Config) -> Config:
-    """The config with an output layer's `units: auto` replaced by the number the data gives
-    (one per class for cross_entropy, 1 for bce, one per target for mse): reads the data."""
-    if cfg.model.layers[-1].units == "auto":
-        prepare_data(cfg, np.random.default_rng(cfg.seed))
-    return cfg
-
-
-def build_model(cfg: Config, n_features: int, rng: np.random.Generator,
-                activations: list[Activation]) -> MLP:
-    inits = [_init_spec(layer.init or cfg.model.init) for layer in cfg.model.layers]
-    units = [layer.units for layer in cfg.model.layers]
-    sizes = [n_features, *units]
-    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-    if count > MAX_PARAMETERS:
-        raise ConfigError(f"model.layers: {count:,} parameters is more than the {MAX_PARAMETERS:,} "
-                          "nnctl trains; expected fewer or smaller layers", source=cfg.source)
-    return MLP.initialize(n_features, units, inits, activations, rng, np.dtype(cfg.train.dtype))
-
-
-def _init_spec(init):
-    """A config's init as MLP.initialize takes it: a name, or {name, std, limit}."""
-    return init if isinstance(init, str) else init.model_dump()
-
-
-MAX_PARAMETERS = 1 << 30  # 8 GiB of float64 weights, before gradients and optimizer state
-
-
-def table_metrics(cfg: Config, prepared: Prepared) -> list[str]:
-    """The loss table's metric columns: the config's, or accuracy for a classifier, rmse for a
-    regression, and both for a regression on 0/1 targets."""
-    binary = prepared.binary
-    if not cfg.train.metrics:
-        return ["rmse", "accuracy"] if binary else list(metricsmod.DEFAULT_TABLE[prepared.classifier])
-    for name in cfg.train.metrics:
-        if name in metricsmod.CLASSIFICATION and not prepared.classifier and not binary:
-            raise ConfigError(f"train.metrics: {name!r} is a classifier metric; under loss mse it needs one "
-                              "target whose every value is 0 or 1 (read at a 0.5 threshold), and this data's "
-                              "target has other values", source=cfg.source)
-    return list(cfg.train.metrics)
-
-
-_NO_METRICS: Mapping[str, float] = MappingProxyType({})  # the epochs that computed no metrics share it
-
-
-class EpochRecord:
-    """One epoch's numbers. A plain slotted class: the fastest loops make one per few microseconds."""
-
-    __slots__ = ("diag", "epoch", "loss", "lr", "metrics", "val_loss", "val_metrics")
-
-    def __init__(self, epoch: int, loss: float, lr: float, metrics: Mapping[str, float] = _NO_METRICS,
-                 val_loss: float | None = None, val_metrics: Mapping[str, float] | None = None,
-                 diag: Mapping[str, float] | None = None):
-        self.epoch, self.loss, self.lr = epoch, loss, lr
-        self.metrics, self.val_loss, self.val_metrics = metrics, val_loss, val_metrics
-        self.diag = diag  # train.diagnostics: w_norm_<i>, g_norm_<i>, dead_<i>
-
-    def __repr__(self) -> str:
-        return f"EpochRecord({self.as_dict()})"
-
-    def as_dict(self) -> dict:
-        return {"epoch": self.epoch, "loss": self.loss, "val_loss": self.val_loss, "lr": self.lr,
-                "metrics": dict(self.metrics), "val_metrics": self.val_metrics, "diag": self.diag}
-
-
-HISTORY_CAP = 4096  # epoch records a run keeps, in memory, in checkpoints and in the model file
-
-
-class History:
-    """The epoch records a run keeps, bounded: every epoch while there are at most HISTORY_CAP;
-    past that, every `stride`-th epoch (1, 1 + s, 1 + 2s, …; s doubles each time the cap is
-    reached) and the newest. The rule depends only on the epoch numbers, so an interrupted and
-    resumed run keeps the same records as one that ran straight through."""
-
-    __slots__ = ("_cache", "records", "stride")
-
-    def __init__(self, records=(), stride: int = 1):
-        self.records: list[EpochRecord] = list(records)
-        self.stride = stride
-        self._cache: tuple | None = None  # (stride, count, columns) of records[:count], see columns()
-
-    def columns(self, names: list[str], diag: list[str] = ()) -> dict[str, np.ndarray]:
-        """The records as numeric columns (what a checkpoint stores): `epoch`, `loss`, `lr`,
-        `val_loss`, the masks `has_val`, `has_metrics`, `has_val_metrics`, `has_diag`, `m<i>`/`vm<i>`
-        for metric i and `d<i>` for diagnostic i. A missing number is NaN beside its mask. Only
-        records added since the last call are converted (every record but the newest stays until
-        the stride doubles), so a checkpoint every few epochs costs O(new records), not O(history)."""
-        stable = len(self.records) - 1
-        cache = self._cache
-        if cache is None or cache[0] != self.stride or cache[1] > stable:
-            cache = (self.stride, 0, _columns([], names, diag))
-        _, done, cols = cache
-        fresh = _columns(self.records[done:stable], names, diag)
-        cols = {k: np.concatenate([cols[k], fresh[k]]) for k in cols}
-        self._cache = (self.stride, stable, cols)
-        newest = _columns(self.records[stable:], names, diag)
-        return {k: np.concatenate([cols[k], newest[k]]) for k in cols}
-
-    def append(self, record: EpochRecord) -> None:
-        records = self.records
-        if records and (records[-1].epoch - 1) % self.stride:
-            records.pop()  # kept only while it was the newest
-        records.append(record)
-        if len(records) > HISTORY_CAP:
-            self.stride *= 2
-            s = self.stride
-            kept = [r for r in records if (r.epoch - 1) % s == 0]
-            if (record.epoch - 1) % s:
-                kept.append(record)
-            self.records = kept
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def __iter__(self):
-        return iter(self.records)
-
-    def __getitem__(self, i):
-        return self.records[i]
-
-    def __bool__(self) -> bool:
-        return bool(self.records)
-
-
-def _columns(records: list[EpochRecord], names: list[str], diag=()) -> dict[str, np.ndarray]:
-    def column(values):
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-
-    out = {"epoch": np.array([r.epoch for r in records], dtype=np.int64),
-           "loss": column(r.loss for r in records), "lr": column(r.lr for r in records),
-           "val_loss": column(r.val_loss for r in records),
-           "has_val": np.array([r.val_loss is not None for r in records], dtype=bool),
-           "has_metrics": np.array([bool(r.metrics) for r in records], dtype=bool),
-           "has_val_metrics": np.array([r.val_metrics is not None for r in records], dtype=bool),
-           "has_diag": np.array([r.diag is not None for r in records], dtype=bool)}
-    for i, n in enumerate(names):
-        out[f"m{i}"] = column(r.metrics.get(n) for r in records)
-        out[f"vm{i}"] = column((r.val_metrics or {}).get(n) for r in records)
-    for i, n in enumerate(diag):
-        out[f"d{i}"] = column((r.diag or {}).get(n) for r in records)
-    return out
-
-
-def records_from_columns(cols: dict[str, np.ndarray], names: list[str], diag=()) -> list[EpochRecord]:
-    """The inverse of History.columns."""
-    c = {k: v.tolist() for k, v in cols.items()}
-    out = []
-    for j, epoch in enumerate(c["epoch"]):
-        metrics = {n: c[f"m{i}"][j] for i, n in enumerate(names)} if c["has_metrics"][j] else _NO_METRICS
-        val_metrics = {n: c[f"vm{i}"][j] for i, n in enumerate(names)} if c["has_val_metrics"][j] else None
-        diagnostics = {n: c[f"d{i}"][j] for i, n in enumerate(diag)} if c["has_diag"][j] else None
-        out.append(EpochRecord(epoch, c["loss"][j], c["lr"][j], metrics,
-                               c["val_loss"][j] if c["has_val"][j] else None, val_metrics, diagnostics))
-    return out
+# Config keys that may differ between the run that wrote a state and the run that loads it.
+MAY_CHANGE = frozenset({("train", "epochs"), ("train", "log_every"), ("output",)})
 
 
 class Interrupted(Exception):  # noqa: N818 - a signal, not a failure
     """Raised between two batches when a stop was requested (Ctrl-C); the trainer's state is
-    consistent there and can be checkpointed and resumed exactly."""
+    consistent there and can be saved and resumed exactly. `checkpoint` is the file it was
+    saved to, when the caller saved it (run_training does)."""
 
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-        super().__init__(f"interrupted during epoch {epoch}")
+    def __init__(self, epoch: int, checkpoint=None):
+        self.epoch, self.checkpoint = epoch, checkpoint
+        saved = f"; checkpoint written: {checkpoint}" if checkpoint is not None else ""
+        super().__init__(f"interrupted during epoch {epoch}{saved}")
 
 
 @dataclass
 class PartialEpoch:
-    """Where an interrupted epoch stopped: its row order, the next batch's first row, the loss
-    summed so far and the outputs collected for metrics."""
+    """Where an interrupted epoch stopped, besides its batch source's own place: the rows
+    trained on, their losses summed (each times its batch's rows) and the outputs collected
+    for metrics."""
 
-    order: np.ndarray | None
-    start: int
+    rows: int
     total: float
     outputs: np.ndarray | None
 
@@ -303,7 +61,8 @@ class Trainer:
     """Runs epochs on a model. `on_epoch(record)` is called after each epoch and may return True
     to stop; `stop_flag[0]`, set from outside (a signal handler), stops between two batches."""
 
-    def __init__(self, cfg: Config, model: MLP, prepared: Prepared, rng: np.random.Generator):
+    def __init__(self, cfg: Config, model: MLP, prepared: build.Prepared, rng: np.random.Generator,
+                 source=None, stop_flag: list[bool] | None = None):
         tc = cfg.train
         self.cfg, self.model, self.prepared, self.rng = cfg, model, prepared, rng
         self.optimizer: Optimizer = make_optimizer(tc.optimizer, model.flat)
@@ -316,9 +75,9 @@ class Trainer:
             es = tc.early_stopping
             self.stopper = EarlyStopping(es.patience, es.min_delta, es.restore_best)
             self.monitor = "val_loss" if es.monitor == "val_loss" and has_val else "loss"
-        self.metric_names = table_metrics(cfg, prepared)
+        self.metric_names = build.table_metrics(cfg, prepared)
         self.diagnostics = tc.diagnostics
-        self.diag_names = diagnostic_names(model) if tc.diagnostics else []
+        self.diag_names = build.diagnostic_names(model) if tc.diagnostics else []
         # Early stopping may end on any epoch, and the best epoch is rarely a logged one: both
         # must have their metrics, so with it every epoch computes them.
         self.metrics_every_epoch = self.stopper is not None
@@ -327,28 +86,30 @@ class Trainer:
         self.last_epoch: int | None = None  # the epoch early stopping ended on: it gets a table row too
         self.epoch = 0  # epochs completed
         self.partial: PartialEpoch | None = None
-        self.stop_flag = [False]
-        X = prepared.split.X_train_aug
-        n = X.shape[0] if prepared.stream is None else prepared.stream.n
-        self.batch = n if tc.batch_size == "full" else min(tc.batch_size, n)
-        self.shuffled = tc.shuffle and self.batch < n and prepared.stream is None
+        self.stop_flag = stop_flag if stop_flag is not None else [False]
+        if source is None:
+            s = prepared.split
+            n = s.X_train_aug.shape[0]
+            size = n if tc.batch_size == "full" else min(tc.batch_size, n)
+            source = ArrayBatches(s.X_train_aug, s.Y_train, size, tc.shuffle, rng)
+        self.source = source
+        self.batch = source.size
         self.ws = Workspace(model, prepared.loss, self.batch, tc.weight_decay)
-        # Plain SGD without weight decay: the backward pass yields lr·g (the rate folded into the
-        # loss gradient's factor) and the update is one subtraction; otherwise the usual step.
-        # On a large net the step itself can then apply that update (Workspace.fuse_update).
-        # (Diagnostics read the raw gradient of each epoch's last step: neither folding nor fusing.)
+        self._choose_update(tc)
+
+    def _choose_update(self, tc) -> None:
+        """Plain SGD without weight decay: the backward pass yields lr·g (the rate folded into the
+        loss gradient's factor) and the update is one subtraction; otherwise the usual step. On a
+        large net the step itself can then apply that update (Workspace.fuse_update).
+        (Diagnostics read the raw gradient of each epoch's last step: neither folding nor fusing.)"""
         self.folds_lr = self.optimizer.takes_scaled_gradient and not tc.weight_decay and not tc.diagnostics
         self.step_engine = "numpy"  # what applies the update: NumPy calls, BLAS (fused) or numba
         if self.folds_lr and self.ws.fuse_update():
             self.update, self.step_engine = self.optimizer.step_applied, "gemm"
         else:
             self.update = self.optimizer.step_scaled if self.folds_lr else self.optimizer.step
-            if not self.folds_lr and self._accelerate(tc, n):
+            if not self.folds_lr and self._accelerate(tc, self.source.rows):
                 self.step_engine = "numba"
-        if self.shuffled:  # gathered batches land in reused buffers, not fresh arrays
-            Y = prepared.split.Y_train
-            self.xbuf = np.empty((self.batch, X.shape[1]), X.dtype)
-            self.ybuf = np.empty((self.batch, Y.shape[1]), Y.dtype)
 
     def _accelerate(self, tc, n: int) -> bool:
         """Have the optimizer step in one compiled pass (`kernels`) where the run is long enough to
@@ -370,101 +131,115 @@ class Trainer:
         return (epoch == 1 or epoch % self.cfg.train.log_every == 0 or epoch == self.cfg.train.epochs
                 or epoch == self.last_epoch)
 
+    def compute_metrics_every_epoch(self) -> None:
+        """Have every epoch's record carry its metrics (a per-epoch CSV wants them), not only the
+        logged epochs'."""
+        self.metrics_every_epoch = True
+
     def _set_lr(self, lr: float) -> None:
         self.optimizer.lr = lr
         if self.folds_lr and self.ws.grad_scale != lr:
             self.ws.set_grad_scale(lr)
 
-    def _wants_metrics(self, epoch: int) -> bool:
-        return self.metrics_every_epoch or self.is_logged(epoch)
+    # --- the epoch loop ------------------------------------------------------------------------
+
+    def fit(self, on_epoch: Callable[[EpochRecord], bool | None] | None = None) -> History:
+        """Run epochs until train.epochs, early stopping, or `on_epoch` returning True. Raises
+        Interrupted (stop_flag set) between two batches, DivergedError on a non-finite loss or
+        weight."""
+        epochs, history, logged = self.cfg.train.epochs, self.history, self.is_logged
+        # Full-batch training with nothing to do between epochs but log: a tiny net's epoch is a
+        # few microseconds, so its unlogged epochs skip the general epoch's bookkeeping.
+        quick = self._quick_epoch if self._plain_full_batch() else None
+        end = None if quick is not None else self._end_epoch
+        # Overflow on the way to divergence is expected; the non-finite checks report it once.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            self._set_lr(self.schedule.lr)
+            while self.epoch < epochs:
+                epoch = self.epoch + 1
+                record = quick(epoch) if quick is not None and not logged(epoch) else self.run_epoch(epoch)
+                self.epoch = epoch
+                history.append(record)
+                stop = end is not None and end(record)
+                if (on_epoch is not None and on_epoch(record)) or stop:
+                    break
+            if self.epoch and not math.isfinite(self.model.flat.sum()):
+                raise DivergedError(self.epoch, "a weight")
+        if self.stopper is not None and self.stopper.best_weights is not None:
+            self.model.flat[...] = self.stopper.best_weights  # Keras' restore_best_weights
+        return history
+
+    def _plain_full_batch(self) -> bool:
+        return (self.source.whole is not None and self.prepared.split.X_val is None and self.stopper is None
+                and isinstance(self.schedule, Constant) and not self.metrics_every_epoch and not self.diagnostics)
+
+    def _step(self, epoch: int, xb: np.ndarray, yb: np.ndarray) -> float:
+        """One batch's forward and backward pass (the update is the caller's): the one place that
+        honours a stop request and catches a non-finite loss."""
+        if self.stop_flag[0]:
+            raise Interrupted(epoch)
+        value = self.ws.step(xb, yb)
+        if not math.isfinite(value):
+            raise DivergedError(epoch, "the loss")
+        return value
+
+    def _quick_epoch(self, epoch: int) -> EpochRecord:
+        X, Y = self.source.whole
+        value = self._step(epoch, X, Y)
+        self.update(self.ws.grad)
+        return EpochRecord(epoch, value, self.optimizer.lr)
 
     def run_epoch(self, epoch: int) -> EpochRecord:
-        if self.prepared.stream is not None:
-            return self._stream_epoch(epoch)
-        s = self.prepared.split
-        X, Y = s.X_train_aug, s.Y_train
-        n, bs, ws, update, flag = X.shape[0], self.batch, self.ws, self.update, self.stop_flag
+        """One pass over the batch source (or the rest of an interrupted one): its record, with
+        metrics when the epoch is logged (or every epoch wants them), validation and diagnostics."""
+        source, update, Y = self.source, self.update, self.prepared.split.Y_train
         self._set_lr(self.schedule.lr)
         if self.partial is not None:
             p, self.partial = self.partial, None
-            order, first, total, outputs = p.order, p.start, p.total, p.outputs
+            done, total, outputs = p.rows, p.total, p.outputs
         else:
-            order = self.rng.permutation(n) if self.shuffled else None
-            first, total = 0, 0.0
-            outputs = np.empty_like(Y) if self._wants_metrics(epoch) else None
-        grad_norms = [math.nan] * len(self.model.W)
-        for start in range(first, n, bs):
-            if flag[0]:
-                self.partial = PartialEpoch(order, start, total, outputs)
-                raise Interrupted(epoch)
-            if order is None:
-                xb, yb = (X, Y) if bs == n else (X[start:start + bs], Y[start:start + bs])
-            else:
-                idx = order[start:start + bs]
-                m = idx.shape[0]
-                xb, yb = self.xbuf[:m], self.ybuf[:m]
-                # mode="clip": a permutation's indices are in range, and "raise" would gather into
-                # a temporary copy first (NumPy keeps `out` intact in case an index is bad)
-                np.take(X, idx, axis=0, out=xb, mode="clip")
-                np.take(Y, idx, axis=0, out=yb, mode="clip")
-            value = ws.step(xb, yb)
-            if not math.isfinite(value):
-                raise DivergedError(epoch, "the loss")
-            if self.diagnostics and start + bs >= n:  # the epoch's last step, before the optimizer reads it
-                grad_norms = self._grad_norms()
-            update(ws.grad)
-            total += value * xb.shape[0]
-            if outputs is not None:
-                outputs[start:start + xb.shape[0]] = ws.output
+            done, total = 0, 0.0
+            wants = self.metrics_every_epoch or self.is_logged(epoch)
+            outputs = np.empty((source.rows, Y.shape[1]), Y.dtype) if wants else None
+        n, grad_norms = source.rows, [math.nan] * len(self.model.W)
+        try:
+            for xb, yb in source.batches(epoch):
+                value = self._step(epoch, xb, yb)
+                m = xb.shape[0]
+                if self.diagnostics and done + m >= n:  # the epoch's last step, before the optimizer reads it
+                    grad_norms = self._grad_norms()
+                update(self.ws.grad)
+                total += value * m
+                if outputs is not None:
+                    outputs[done:done + m] = self.ws.output
+                done += m
+        except Interrupted:
+            self.partial = PartialEpoch(done, total, outputs)
+            raise
         if not math.isfinite(self.model.flat.sum()):  # inf or nan anywhere makes the sum non-finite
             raise DivergedError(epoch, "a weight")
-        record = EpochRecord(epoch, value if bs == n else total / n, self.optimizer.lr)
+        record = EpochRecord(epoch, value if source.size == n else total / n, self.optimizer.lr)
         if outputs is not None:
-            record.metrics = metricsmod.compute(self.metric_names, outputs, Y if order is None else Y[order])
+            record.metrics = metricsmod.compute(self.metric_names, outputs, source.targets())
+        s = self.prepared.split
         if s.X_val is not None:
             record.val_loss, record.val_metrics = self.evaluate(s.X_val, s.Y_val, outputs is not None)
         if self.diagnostics:
             record.diag = self._diagnostics(grad_norms)
         return record
 
-    def _stream_epoch(self, epoch: int) -> EpochRecord:
-        """An epoch of data.stream: batches from the source in its order. The training metrics are
-        those of the epoch's last `shuffle_buffer` rows (all rows' outputs would grow with the file)."""
-        src, ws, update, flag = self.prepared.stream, self.ws, self.update, self.stop_flag
-        self._set_lr(self.schedule.lr)
-        rows, total = 0, 0.0
-        if self.partial is not None:
-            rows, total, self.partial = self.partial.start, self.partial.total, None
-        kept: list = []
-        batches = src.batches()
-        while True:
-            try:
-                xb, yb = next(batches)
-            except StopIteration:
-                break
-            if flag[0]:  # the batch just handed out is not trained: the source's place says so
-                self.partial = PartialEpoch(None, rows, total, None)
-                raise Interrupted(epoch)
-            value = ws.step(xb, yb)
-            if not math.isfinite(value):
-                raise DivergedError(epoch, "the loss")
-            update(ws.grad)
-            total += value * xb.shape[0]
-            rows += xb.shape[0]
-            if self._wants_metrics(epoch):
-                kept.append((ws.output[:xb.shape[0]].copy(), yb))
-                while sum(len(y) for _, y in kept[1:]) >= src.buffer_rows:
-                    kept.pop(0)
-        if not math.isfinite(self.model.flat.sum()):
-            raise DivergedError(epoch, "a weight")
-        record = EpochRecord(epoch, total / max(rows, 1), self.optimizer.lr)
-        if kept:
-            record.metrics = metricsmod.compute(self.metric_names, np.concatenate([o for o, _ in kept]),
-                                                np.concatenate([y for _, y in kept]))
-        s = self.prepared.split
-        if s.X_val is not None:
-            record.val_loss, record.val_metrics = self.evaluate(s.X_val, s.Y_val, bool(kept))
-        return record
+    def _end_epoch(self, record: EpochRecord) -> bool:
+        """The schedule's and early stopping's step after an epoch; True when early stopping ends the run."""
+        self.schedule.step(record.val_loss if self.schedule_monitor == "val_loss" else record.loss)
+        if self.stopper is None:
+            return False
+        watched = record.val_loss if self.monitor == "val_loss" else record.loss
+        stop = self.stopper.update(record.epoch, watched, self.model.flat)
+        if self.stopper.best_epoch == record.epoch:
+            self.best_record = record
+        if stop:
+            self.last_epoch = record.epoch
+        return stop
 
     def _grad_norms(self) -> list[float]:
         from nnctl.core.model import flat_views
@@ -489,70 +264,6 @@ class Trainer:
         value = self.prepared.loss.value(cache.Z[-1], out, Y)
         return value, (metricsmod.compute(self.metric_names, out, Y) if with_metrics else None)
 
-    def fit(self, on_epoch: Callable[[EpochRecord], bool | None] | None = None) -> History:
-        # Overflow on the way to divergence is expected; the non-finite checks report it once.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            if self._plain_full_batch():
-                self._fit_full_batch(on_epoch)
-            else:
-                self._fit(on_epoch)
-            if self.epoch and not math.isfinite(self.model.flat.sum()):
-                raise DivergedError(self.epoch, "a weight")
-        if self.stopper is not None and self.stopper.best_weights is not None:
-            self.model.flat[...] = self.stopper.best_weights  # Keras' restore_best_weights
-        return self.history
-
-    def _plain_full_batch(self) -> bool:
-        """Full-batch training with nothing to do between epochs but log: a tiny net's epoch is a
-        few microseconds, so it gets a loop without the general one's bookkeeping."""
-        return (self.prepared.stream is None and self.batch == self.prepared.split.X_train_aug.shape[0]
-                and self.prepared.split.X_val is None
-                and self.stopper is None and isinstance(self.schedule, Constant) and not self.metrics_every_epoch
-                and self.partial is None and not self.diagnostics)
-
-    def _fit_full_batch(self, on_epoch) -> None:
-        s, epochs, logged = self.prepared.split, self.cfg.train.epochs, self.is_logged
-        X, Y, step, update, grad = s.X_train_aug, s.Y_train, self.ws.step, self.update, self.ws.grad
-        flag, history, isfinite = self.stop_flag, self.history, math.isfinite
-        self._set_lr(self.schedule.lr)
-        lr = self.optimizer.lr
-        while self.epoch < epochs:
-            epoch = self.epoch + 1
-            if logged(epoch):
-                record = self.run_epoch(epoch)  # the general path: it also computes the metrics
-            else:
-                if flag[0]:
-                    self.partial = PartialEpoch(None, 0, 0.0, None)
-                    raise Interrupted(epoch)
-                value = step(X, Y)
-                if not isfinite(value):
-                    raise DivergedError(epoch, "the loss")
-                update(grad)
-                record = EpochRecord(epoch, value, lr)
-            self.epoch = epoch
-            history.append(record)
-            if on_epoch is not None and on_epoch(record):
-                break
-
-    def _fit(self, on_epoch) -> None:
-        epochs = self.cfg.train.epochs
-        while self.epoch < epochs:
-            epoch = self.epoch + 1
-            record = self.run_epoch(epoch)
-            self.epoch = epoch
-            self.history.append(record)
-            self.schedule.step(record.val_loss if self.schedule_monitor == "val_loss" else record.loss)
-            watched = record.val_loss if self.monitor == "val_loss" else record.loss
-            stop = self.stopper is not None and self.stopper.update(epoch, watched, self.model.flat)
-            if self.stopper is not None and self.stopper.best_epoch == epoch:
-                self.best_record = record
-            if stop:
-                self.last_epoch = epoch
-            if on_epoch and on_epoch(record):
-                break
-            if stop:
-                break
-
     @property
     def final(self) -> EpochRecord:
         """The record that describes the weights the run ends with (the best epoch's, when
@@ -562,100 +273,72 @@ class Trainer:
             return self.best_record
         return self.history[-1]
 
+    # --- state ---------------------------------------------------------------------------------
 
-@dataclass
-class TrainResult:
-    model: MLP
-    prepared: Prepared
-    history: History
-    seconds: float
-    trainer: Trainer
+    def state(self) -> dict:
+        """Everything a run needs to continue exactly where it stands: the config it was set up
+        for, weights, optimizer, schedule, early stopping, random generator, history, and an
+        interrupted epoch's progress. Plain values and NumPy arrays in nested dicts; the arrays
+        are the trainer's own (a caller that keeps the state while training goes on copies them)."""
+        names, diag, st, p = self.metric_names, self.diag_names, self.stopper, self.partial
+        return {
+            "config": self.cfg.resolved(), "epoch": self.epoch, "last_epoch": self.last_epoch,
+            "weights": self.model.flat, "optimizer": self.optimizer.state(), "schedule": self.schedule.state(),
+            "rng": self.rng.bit_generator.state, "metric_names": names,
+            "stopper": None if st is None else {**st.state(), "best_weights": st.best_weights},
+            "history": {"stride": self.history.stride, "columns": self.history.columns(names, diag)},
+            "best_record": None if self.best_record is None else History([self.best_record]).columns(names, diag),
+            "batches": self.source.state(),
+            "partial": None if p is None else {"rows": p.rows, "total": p.total, "outputs": p.outputs},
+        }
 
-    @property
-    def final(self) -> EpochRecord:
-        return self.trainer.final
+    def load_state(self, state: dict) -> None:
+        """Continue from `state()` of a trainer set up for the same config (train.epochs and
+        log_every may differ). ModelFileError (without a source: the caller names the file) when
+        the state does not fit this trainer."""
+        tc = self.cfg.train
+        diffs = differences(state["config"], self.cfg.resolved(), MAY_CHANGE, ("checkpoint", "config"))
+        if diffs:
+            raise ModelFileError("was written for a different config; resuming needs the same one: "
+                                 + "; ".join(diffs[:3]))
+        if state["epoch"] > tc.epochs:
+            raise ModelFileError(f"has already run {state['epoch']} epochs, more than train.epochs {tc.epochs}")
+        flat = state["weights"]
+        if flat.shape != self.model.flat.shape or flat.dtype != self.model.flat.dtype:
+            raise ModelFileError(f"key 'weights': expected {self.model.flat.shape} {self.model.flat.dtype}")
+        names, diag = state["metric_names"], self.diag_names
+        if names != self.metric_names:
+            raise ModelFileError(f"metric columns {names} differ from the config's {self.metric_names}")
+        self.model.flat[...] = flat
+        self.optimizer.load_state(state["optimizer"])
+        self.rng.bit_generator.state = state["rng"]
+        self.schedule.load_state(state["schedule"])
+        if tc.schedule is not None and tc.schedule.name == "cosine" and tc.schedule.t_max is None:
+            self.schedule.retarget(max(tc.epochs - self.schedule.warmup, 1))  # resumed with a new --epochs
+        if self.stopper is not None and state["stopper"] is not None:
+            stopper = dict(state["stopper"])
+            self.stopper.best_weights = stopper.pop("best_weights")
+            self.stopper.load_state(stopper)
+        h = state["history"]
+        self.history = History(records_from_columns(h["columns"], names, diag), h["stride"])
+        best = state["best_record"]
+        self.best_record = None if best is None else records_from_columns(best, names, diag)[0]
+        self.last_epoch, self.epoch = state["last_epoch"], state["epoch"]
+        self.source.load_state(state["batches"])
+        p = state["partial"]
+        self.partial = None if p is None else PartialEpoch(int(p["rows"]), float(p["total"]), p["outputs"])
 
 
-def setup(cfg: Config, init_from: MLP | None = None, plugin_files=None,
-          raw: datamod.RawData | None = None) -> Trainer:
+def setup(cfg: Config, init_from: MLP | None = None, plugin_files=None, raw: RawData | None = None,
+          stop_flag: list[bool] | None = None) -> Trainer:
     """Everything before the first epoch: one Generator from the seed feeds data, split and init.
-    `raw` trains on rows given directly (X, and y as numbers or labels) instead of `data.source`."""
+    `raw` trains on rows given directly (X, and y as numbers or labels) instead of `data.source`.
+    `init_from`: start from its weights (ValueError naming the first shape that differs).
+    `stop_flag`: the trainer's stop request (see Trainer)."""
     rng = np.random.default_rng(cfg.seed)
-    acts = build_activations(cfg, plugin_files)
-    prepared = prepare_data(cfg, rng, raw)
-    model = build_model(cfg, prepared.split.X_train.shape[1], rng, acts)
+    acts = build.build_activations(cfg, plugin_files)
+    prepared = build.prepare_data(cfg, rng, raw)
+    model = build.build_model(cfg, prepared.split.X_train.shape[1], rng, acts)
     if init_from is not None:
-        model = copy_weights(init_from, model)
-    return Trainer(cfg, model, prepared, rng)
-
-
-def copy_weights(src: MLP, dst: MLP) -> MLP:
-    """dst with src's weights; shapes must match (ValueError naming the first that does not)."""
-    if len(src.W) != len(dst.W):
-        raise ValueError(f"the model file has {len(src.W)} layers, the config {len(dst.W)}")
-    for name, a, b in zip(dst.param_names, src.params, dst.params, strict=True):
-        if a.shape != b.shape:
-            raise ValueError(f"{name} has shape {a.shape} in the model file, {b.shape} in the config")
-        b[...] = a
-    return dst
-
-
-def train(cfg: Config, on_epoch=None, init_from: MLP | None = None, plugin_files=None) -> TrainResult:
-    """Build and train what the config describes. Raises NnctlError subclasses on bad input,
-    DivergedError on a non-finite loss or weight."""
-    trainer = setup(cfg, init_from, plugin_files)
-    t0 = time.perf_counter()
-    history = trainer.fit(on_epoch)
-    return TrainResult(trainer.model, trainer.prepared, history, time.perf_counter() - t0, trainer)
-
-
-def final_metrics(last: EpochRecord) -> dict[str, float | None]:
-    """An epoch's numbers, flat: loss, each metric, val_loss and val_<metric>."""
-    out: dict[str, float | None] = {"loss": last.loss, **last.metrics, "val_loss": last.val_loss}
-    for k, v in (last.val_metrics or {}).items():
-        out[f"val_{k}"] = v
-    return out
-
-
-def diagnostic_names(model: MLP) -> list[str]:
-    """train.diagnostics' columns: w_norm_<i> and g_norm_<i> per layer, dead_<i> for relu layers."""
-    names = []
-    for i, act in enumerate(model.activations):
-        names += [f"w_norm_{i}", f"g_norm_{i}"] + ([f"dead_{i}"] if act.name in ("relu", "leaky_relu") else [])
-    return names
-
-
-def history_columns(history: History, diag: list[str] = ()) -> dict[str, list]:
-    """Per-epoch history as columns, as the model file keeps it for plots (bounded: see History),
-    with the diagnostics' columns when the run had them."""
-    out = {"epoch": [r.epoch for r in history], "loss": [r.loss for r in history],
-           "val_loss": [r.val_loss for r in history], "lr": [r.lr for r in history]}
-    for name in diag:
-        out[name] = [(r.diag or {}).get(name) for r in history]
-    return out
-
-
-def model_meta(cfg: Config, result: TrainResult) -> dict:
-    p = result.prepared
-    return {
-        "loss": cfg.train.loss,
-        "features": p.features,
-        "targets": p.targets,
-        "classes": p.classes,
-        "binary_targets": p.binary,
-        "dtype": cfg.train.dtype,
-        "config": cfg.resolved(),
-        "epochs": result.trainer.epoch,
-        "metrics": final_metrics(result.final),
-        "best_epoch": result.trainer.stopper.best_epoch if result.trainer.stopper else None,
-        "stopped_epoch": result.trainer.stopper.stopped_epoch if result.trainer.stopper else None,
-        "history": history_columns(result.history, result.trainer.diag_names),
-        **({"data_path": str((cfg.base_dir / cfg.data.path).resolve())} if hasattr(cfg.data, "path") else {}),
-    }
-
-
-def save_result(path, cfg: Config, result: TrainResult) -> None:
-    from nnctl.io import modelfile
-
-    s = result.prepared.split
-    modelfile.save(path, result.model, model_meta(cfg, result), s.x_mean, s.x_std)
+        model = build.copy_weights(init_from, model)
+    return Trainer(cfg, model, prepared, rng, source=prepared.stream, stop_flag=stop_flag)

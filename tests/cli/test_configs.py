@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nnctl.config.loader import load_config
-from nnctl.training.trainer import train
+from nnctl.training.run import train
 
 from ..conftest import CONFIGS
 

@@ -20,7 +20,8 @@ import pytest
 
 from nnctl.config.loader import load_config
 from nnctl.engine import blas
-from nnctl.training.trainer import HISTORY_CAP, History, setup
+from nnctl.training.history import HISTORY_CAP, History
+from nnctl.training.trainer import setup
 
 from ..conftest import CONFIGS, XOR
 
@@ -136,7 +137,7 @@ def test_long_runs_write_files_nnctl_reads_and_checkpoints_stay_small(tmp_path):
 
 def test_the_bounded_history_keeps_the_same_records_however_it_is_resumed():
     def record(e):
-        from nnctl.training.trainer import EpochRecord
+        from nnctl.training.history import EpochRecord
         return EpochRecord(e, 1.0 / e, 0.1)
 
     straight = History()

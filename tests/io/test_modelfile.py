@@ -9,7 +9,7 @@ import numpy as np
 
 from nnctl.config.loader import load_config
 from nnctl.io import modelfile
-from nnctl.training.trainer import save_result, train
+from nnctl.training.run import save_result, train
 
 from ..conftest import XOR
 

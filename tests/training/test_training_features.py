@@ -14,7 +14,8 @@ import yaml
 from nnctl.config.loader import load_config
 from nnctl.core.schedules import CosineLR, EarlyStopping, ExponentialLR, PlateauLR, StepLR
 from nnctl.training import checkpoint
-from nnctl.training.trainer import Interrupted, save_result, setup
+from nnctl.training.run import save_result
+from nnctl.training.trainer import Interrupted, setup
 
 from ..conftest import XOR
 
@@ -162,12 +163,12 @@ def straight_and_resumed(cfg, tmp_path, batches: int):
 
 @pytest.mark.parametrize("batches", [1, 7, 20, 44])  # inside epochs 1, 2, 4 (and a logged one)
 def test_interrupted_and_resumed_run_gives_the_same_bytes(write, tmp_path, batches):
-    from nnctl.training.trainer import TrainResult
+    from nnctl.training.run import TrainResult
 
     cfg = load_config(write("c.yaml", MINIBATCH))
     straight, second = straight_and_resumed(cfg, tmp_path, batches)
-    save_result(tmp_path / "a.npz", cfg, TrainResult(straight.model, straight.prepared, straight.history, 0, straight))
-    save_result(tmp_path / "b.npz", cfg, TrainResult(second.model, second.prepared, second.history, 0, second))
+    save_result(tmp_path / "a.npz", cfg, TrainResult(straight))
+    save_result(tmp_path / "b.npz", cfg, TrainResult(second))
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
 
 
@@ -320,7 +321,7 @@ def test_playground_sets_are_seeded_and_balanced():
 
 @pytest.mark.parametrize("name", ["circles", "moons", "gauss", "spiral"])
 def test_playground_configs_learn(name):
-    from nnctl.training.trainer import train
+    from nnctl.training.run import train
 
     from ..conftest import CONFIGS
 
@@ -402,7 +403,7 @@ def test_a_checkpoint_from_the_previous_layout_is_refused(write, tmp_path):
     meta = json.loads(str(arrays["meta"][()]))
     arrays["meta"] = np.array(json.dumps({**meta, "version": 1}))
     write_npz_atomic(tmp_path / "old.ckpt.npz", arrays)
-    with pytest.raises(ModelFileError, match=r"meta.version: this nnctl reads version 3, the file has 1"):
+    with pytest.raises(ModelFileError, match=r"meta.version: this nnctl reads version 4, the file has 1"):
         checkpoint.restore(tmp_path / "old.ckpt.npz", setup(cfg))
 
 

@@ -59,7 +59,7 @@ def _worker(conn, shared: Shared | None = None) -> None:  # pragma: no cover - r
 
     if shared is not None:  # forked: this process's BLAS, on one thread like a spawned worker's
         _blas_threads_setter()(1)
-    from nnctl.training import trainer as train  # noqa: F401 - a spawned worker loads it while the parent still plans
+    import nnctl.training.run  # noqa: F401 - a spawned worker loads it while the parent still plans
 
     plugin_dir = Path(tempfile.mkdtemp(prefix="nnctl-plugins-"))
     if shared is None:
