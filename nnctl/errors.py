@@ -70,5 +70,6 @@ class DivergedError(NnctlError):
 
 def did_you_mean(word: str, choices) -> str:
     """' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    by_lower = {str(c).lower(): str(c) for c in choices}  # `MSE` means `mse`
+    close = difflib.get_close_matches(str(word).lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""

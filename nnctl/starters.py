@@ -107,3 +107,8 @@ sweep:                        # nnctl sweep this.yaml: every point, on every cor
     # train.optimizer.lr: {{log_uniform: [1.0e-4, 1.0e-1]}}     # random / tpe: ranges
     # train.batch_size: {{int_uniform: [16, 128]}}             # both ends included
 """
+
+
+def for_file(text: str, kind: str, name: str) -> str:
+    """The starter's own commands ("Run it: nnctl train line.yaml") naming the file it is written to."""
+    return text.replace(f" {kind}.yaml", f" {name}").replace(" this.yaml", f" {name}")

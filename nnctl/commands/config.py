@@ -27,7 +27,7 @@ def init(
     """
     with guard(debug):
         from nnctl.io import modelfile
-        from nnctl.starters import STARTERS, sweep_section
+        from nnctl.starters import STARTERS, for_file, sweep_section
 
         if kind not in STARTERS:
             raise UsageError(f"unknown starter {kind!r}; expected one of {', '.join(STARTERS)}")
@@ -38,6 +38,7 @@ def init(
         if out.exists() and not force:
             raise UsageError("already exists; pass --force to overwrite it", source=str(out))
         modelfile.check_writable(out)
+        text = for_file(text, kind, str(out))
         modelfile.atomic_write(out, lambda fh: fh.write(text.encode()))
         if not quiet:
             print(f"wrote {out}: edit it, then run nnctl train {out}", file=sys.stderr)

@@ -12,6 +12,9 @@ from nnctl.commands.common import DebugOpt, JsonOpt, QuietOpt, SetOpt, guard, ov
 from nnctl.errors import ExitStatus, UsageError
 
 DEFAULT_ELEMENTS = 20  # gradcheck --elements without a number
+LangOpt = Annotated[str | None, typer.Option(
+    "--lang", metavar="en|zh", help="The language of the words (numbers and formulas stay); "
+                                    "default from LC_ALL/LANG. JSON never changes.")]
 
 
 def gradcheck(
@@ -31,6 +34,12 @@ def gradcheck(
         "--elements", metavar="N|all",
         help="Show analytic and numeric values per element, largest gap first: N per tensor "
              f"(a bare --elements shows {DEFAULT_ELEMENTS}), or all.")] = None,
+    backward: Annotated[str | None, typer.Option(
+        "--backward", metavar="FILE.py[:NAME]",
+        help="Check your own backprop: NAME(X, Y, W, b, Z, A) -> (dW, db) (NAME defaults to backward), "
+             "compared element by element with nnctl's, the classic mistakes named.")] = None,
+    rows: Annotated[int | None, typer.Option(help="Use the first N training rows (as --samples).", min=1)] = None,
+    lang: LangOpt = None,
     set_: SetOpt = None,
     json_: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -40,24 +49,41 @@ def gradcheck(
 
     Exit 0 when every tensor's relative error is ≤ tol, 1 on any mismatch. Elements whose
     finite differences straddle a kink of relu, leaky_relu or a plugin's `kinks` are counted
-    apart (--strict counts them).
+    apart (--strict counts them). With --backward, your own function is checked instead, and
+    a differing tensor's mistake named (docs/tutorial-bugs.md).
     Example: nnctl gradcheck configs/xor.yaml --samples 4 --elements 5
+    Example: nnctl gradcheck configs/xor_tutorial_mse.yaml --backward my_backprop.py --rows 4
     """
     with guard(debug):
         from nnctl import render as report
+        from nnctl.i18n import translator
         from nnctl.tools import gradcheck as gc
 
         shown = _element_count(elements)
+        _ = translator(lang)  # a bad --lang is refused before any work
         trainer = gc.float64_trainer(config, overrides(set_), model)
         cfg = trainer.cfg
         s = trainer.prepared.split
-        n = min(samples or 100, s.X_train.shape[0])
+        n = min(rows or samples or 100, s.X_train.shape[0])
+        if backward is not None:
+            from nnctl.render.backward import print_backward
+            from nnctl.tools.backward import check_backward
+
+            rep = check_backward(backward, trainer.model, s.X_train[:n], s.Y_train[:n], trainer.prepared.loss,
+                                 cfg.train.weight_decay, tol, eps)
+            if json_:
+                report.emit_json(rep.as_dict())
+            elif not quiet:
+                print_backward(rep, _)
+            if not rep.passed:
+                raise typer.Exit(int(ExitStatus.FAILED))
+            return
         rep = gc.check_gradients(trainer.model, s.X_train[:n], s.Y_train[:n], trainer.prepared.loss,
                               cfg.train.weight_decay, eps, tol, atol, strict, shown)
         if json_:
             report.emit_json(rep.as_dict())
         elif not quiet:
-            report.print_gradcheck(rep, n)
+            report.print_gradcheck(rep, n, _)
         if not rep.passed:
             raise typer.Exit(int(ExitStatus.FAILED))
 
@@ -90,38 +116,47 @@ EXPLAIN_FULL_LIMIT = 10_000  # parameters above which explain shows shapes and f
 
 def explain(
     config: Annotated[Path, typer.Argument(help="The YAML config file.", show_default=False)],
-    rows: Annotated[int, typer.Option(help="The first N training rows, as one batch.", min=1)] = 4,
+    rows: Annotated[int | None, typer.Option(
+        help="The first N training rows in data order, as one batch (default: the batch train's step takes).",
+        min=1)] = None,
+    steps: Annotated[int, typer.Option(help="Show train's first N steps, each from the weights the last "
+                                            "ended with.", min=1)] = 1,
     model: Annotated[Path | None, typer.Option("--model", help="Start from this model file's weights.")] = None,
     full: Annotated[bool, typer.Option("--full", help="Every number of every matrix (default: 8×8 at most).")] = False,
     format: Annotated[str, typer.Option("--format", help="rich (the terminal) or markdown (stdout).")] = "rich",
+    lang: LangOpt = None,
     set_: SetOpt = None,
     seed: Annotated[int | None, typer.Option(help="Override seed.", min=0)] = None,
     json_: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Show one training step number by number: forward, loss, backprop beside central
+    """Show train's own step number by number: forward, loss, backprop beside central
     differences, and the optimizer's update, with the formula beside each quantity (float64).
 
-    The numbers come from the engine's own forward, loss, backward and optimizer.
+    The batch is the one train's first step takes (after its seeded shuffle); --steps N shows
+    its first N steps, and as many as an epoch has end with the weights `train --epochs 1` saves.
     Example: nnctl explain configs/xor_tutorial_mse.yaml --format markdown > step.md
     """
     with guard(debug):
         from nnctl import render as report
+        from nnctl.i18n import translator
+        from nnctl.render import explain as page
         from nnctl.tools import explain as ex
         from nnctl.tools import gradcheck as gc
 
         if format not in ("rich", "markdown"):
             raise UsageError(f"--format: expected rich or markdown, got {format!r}")
+        _ = translator(lang)
         trainer = gc.float64_trainer(config, overrides(set_, seed), model)
-        doc = ex.explain(trainer, rows)
+        docs = ex.explain(trainer, rows, steps)
         if json_:
-            report.emit_json(ex.as_json(doc))
+            report.emit_json(ex.as_json(docs[0]) if steps == 1 else {"steps": [ex.as_json(d) for d in docs]})
             return
         big = trainer.model.n_parameters > EXPLAIN_FULL_LIMIT and not full
         if big:
-            print(f"{trainer.model.n_parameters} parameters: shapes and first rows only (--full shows all)",
-                  file=sys.stderr)
+            print(_("{n} parameters: shapes and first rows only (--full shows all)").format(
+                n=trainer.model.n_parameters), file=sys.stderr)
         if format == "markdown":
-            sys.stdout.write(ex.markdown(doc, full, big))
+            sys.stdout.write(page.markdown(docs, full, big, _))
         else:
-            ex.render(doc, full, big, report.stdout)
+            page.render(docs, full, big, report.stdout, _)

@@ -38,6 +38,9 @@ def plot(
         if len(models) > 1:
             panels = plot_compare([(m.name, modelfile.inspect(m)[0]) for m in models], target)
         else:
-            panels = plot_model(modelfile.load(first, plugin_files=plugin), target)
+            notes: list[str] = []
+            panels = plot_model(modelfile.load(first, plugin_files=plugin), target, notes)
+            for note in notes if not quiet else ():
+                print(note, file=sys.stderr)
         if not quiet:
             print(f"wrote {target} ({', '.join(panels)})", file=sys.stderr)

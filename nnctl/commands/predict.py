@@ -40,6 +40,9 @@ def predict(
         if output is not None:
             modelfile.check_writable(output)
         mf = modelfile.load(model, plugin_files=plugin)
+        if proba and not mf.classes:
+            print(f"note: --proba does not apply to {model}: a regression model has no classes, so its "
+                  "predictions are numbers, written without probability columns", file=sys.stderr)
         source = "stdin" if input == "-" else input
         with open_input(input) as fh:
             def run(write):
@@ -91,6 +94,11 @@ def evaluate(
         rows = [["loss", report.fmt(result["loss"])], ["rows", str(result["rows"])]]
         rows += [[k, report.fmt(v, 4)] for k, v in result["metrics"].items()]
         report.print_table(f"{model} on {data}", ["metric", "value"], rows)
+        from nnctl.core.metrics import threshold_note
+
+        note = threshold_note(result.get("at_threshold", 0), result["rows"])
+        if note:
+            print(note, file=sys.stderr)
         if "classes" not in result:
             return
         labels = [str(c) for c in result["classes"]]

@@ -89,6 +89,8 @@ class _Progress:
         self.reporter = report.TrainReporter(trainer.metric_names, trainer.cfg.train.epochs, trainer.is_logged,
                                              trainer.prepared.split.X_val is not None, self.quiet,
                                              start_epoch=trainer.epoch)
+        if not self.quiet:
+            _warn_unreachable(trainer)
         self.reporter.start()
 
     def __call__(self, record):
@@ -107,7 +109,8 @@ def _summary(cfg, out_path: str, result) -> dict:
             "val_loss": last.val_loss, "val_metrics": last.val_metrics, "seconds": result.seconds,
             "seed": cfg.seed, "parameters": trainer.model.n_parameters,
             "stopped_epoch": stopper.stopped_epoch if stopper else None,
-            "best_epoch": stopper.best_epoch if stopper else None, "update": trainer.step_engine}
+            "best_epoch": stopper.best_epoch if stopper else None, "update": trainer.step_engine,
+            "at_threshold": _at_threshold(trainer)}
 
 
 def _notes(reporter, result, out_path: str) -> None:
@@ -124,6 +127,32 @@ def _notes(reporter, result, out_path: str) -> None:
     val = f"; val_loss {report.fmt(last.val_loss)}" if last.val_loss is not None else ""
     reporter.note(f"trained {trainer.epoch} epochs in {result.seconds:.2f} s: loss "
                   f"{report.fmt(last.loss)}{', ' + shown if shown else ''}{val} → {out_path}")
+    from nnctl.core.metrics import threshold_note
+
+    note = threshold_note(_at_threshold(trainer) or 0, trainer.prepared.split.X_train.shape[0])
+    if note:
+        reporter.note(note)
+
+
+def _warn_unreachable(trainer) -> None:
+    """A warning when the targets lie outside what the output activation can produce."""
+    from nnctl.core.activations import unreachable_targets
+    from nnctl.render import stderr
+
+    why = unreachable_targets(trainer.model.activations[-1].name, trainer.prepared.split.Y_train)
+    if why:
+        stderr.print(f"warning: model.layers.{len(trainer.model.W) - 1}: {why}", markup=False, highlight=False,
+                     soft_wrap=True)
+
+
+def _at_threshold(trainer) -> int | None:
+    """The training rows whose prediction sits at the decision threshold (None for a regression)."""
+    from nnctl.core.metrics import at_threshold
+
+    p = trainer.prepared
+    if not (p.classifier or p.binary):
+        return None
+    return at_threshold(trainer.model.predict(p.split.X_train))
 
 
 def _resume_command(config: Path, set_, seed, epochs, out, ckpt_path) -> str:

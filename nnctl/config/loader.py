@@ -46,7 +46,8 @@ def _model_at(raw: Any, loc: tuple) -> tuple[type[BaseModel] | None, tuple]:
                     tag_field = "source" if "source" in arm.model_fields else "name"
                     tags = typing.get_args(arm.model_fields[tag_field].annotation) if \
                         tag_field in arm.model_fields else ()
-                    if key in tags or key == arm.__name__:
+                    # a member with a validator is labelled `function-after[check(), Name]`
+                    if key in tags or key == arm.__name__ or str(key).endswith(f", {arm.__name__}]"):
                         model = arm
                         break
             else:
@@ -97,7 +98,8 @@ def _messages(exc: ValidationError, raw: Any, positions: dict, source: str) -> l
         if kind == "extra_forbidden":
             key = path[-1]
             allowed = list(parent_model.model_fields) if parent_model else []
-            msg = (f"unknown key {key!r}{did_you_mean(key, allowed)}; "
+            hint = MOVED_KEYS.get(key) if parent_model and parent_model.__name__ == "TrainConfig" else None
+            msg = (f"unknown key {key!r}{f' (did you mean {hint!r}?)' if hint else did_you_mean(key, allowed)}; "
                    f"allowed keys here: {', '.join(allowed)}")
         elif kind == "missing":
             msg = "this required key is missing"
@@ -116,6 +118,8 @@ def _messages(exc: ValidationError, raw: Any, positions: dict, source: str) -> l
             expected = _expected(err)
             got = (f", got {err['input']!r}" if kind != "value_error" and "input" in err
                    and not isinstance(err["input"], dict) else "")
+            if kind == "literal_error" and isinstance(err.get("input"), str):
+                got += did_you_mean(err["input"], _choices(err))  # `loss: MSE` means mse
             # a union's scalar member (`normal`) says nothing useful about a mapping the user wrote
             moot = isinstance(err.get("input"), dict) and kind in _SCALAR_KINDS
             if path in merged and merged[path][1] is not None:
@@ -126,12 +130,22 @@ def _messages(exc: ValidationError, raw: Any, positions: dict, source: str) -> l
         merged.setdefault(path, [[(msg, False)], None])
     out = []
     for path, (parts, got) in merged.items():
+        if all(moot for _, moot in parts) and any(p[:len(path)] == path and p != path for p in merged):
+            continue  # a mapping the user wrote, with its own error inside: that error says it
         kept = [p for p, moot in parts if not moot] or [p for p, _ in parts]
         msg = kept[0] + "".join(" or " + p for p in kept[1:]) + (got or "")
         line = _line_of(positions, path)
         where = format_path(path) + (f" (line {line})" if line else "")
         out.append(f"{source}: {where}: {msg}")
     return out
+
+
+# Keys other libraries put under train: where nnctl keeps them (Keras' learning_rate is the optimizer's lr).
+MOVED_KEYS = {"learning_rate": "train.optimizer.lr", "lr": "train.optimizer.lr", "momentum": "train.optimizer.momentum"}
+
+
+def _choices(err: dict) -> list[str]:
+    return [c.strip(" '") for c in err["ctx"]["expected"].replace(" or ", ", ").split(",")]
 
 
 _SCALAR_KINDS = {"literal_error", "string_type", "int_type", "float_type", "bool_type", "int_parsing"}

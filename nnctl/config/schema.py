@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nnctl.core.activations import ACTIVATIONS
-from nnctl.core.losses import LOSSES
+from nnctl.core.losses import LOSSES, REDUCTIONS
 from nnctl.errors import did_you_mean
 
 INITS = ("xavier", "he", "normal", "uniform", "zeros")
@@ -117,6 +117,8 @@ class InitConfig(_Strict):
     name: Literal[INITS]  # type: ignore[valid-type]
     std: float | None = Field(None, gt=0.0, description="normal only: the standard deviation")
     limit: float | None = Field(None, gt=0.0, description="uniform only: weights in [−limit, limit]")
+    bias: Literal["zeros", "same"] = Field("zeros", description="same: biases drawn as the weights are "
+                                           "(the tutorials' randn·0.01 biases)")
 
     @model_validator(mode="after")
     def _fits_name(self):
@@ -236,8 +238,26 @@ class EarlyStoppingConfig(_Strict):
     restore_best: bool = True
 
 
+LossName = Literal[tuple(LOSSES)]  # type: ignore[valid-type]
+
+
+class LossConfig(_Strict):
+    """A loss with PyTorch's `reduction` (mean or sum over the batch) and, for mse, `half`:
+    ½·(ŷ − y)², as the tutorials write it (docs/backprop.md)."""
+
+    name: LossName
+    reduction: Literal[REDUCTIONS] = "mean"  # type: ignore[valid-type]
+    half: bool = Field(False, description="mse only: ½·(ŷ − y)²")
+
+    @model_validator(mode="after")
+    def _half_is_mse(self):
+        if self.half and self.name != "mse":
+            raise ValueError(f"half goes with name: mse, not {self.name}")
+        return self
+
+
 class TrainConfig(_Strict):
-    loss: Literal[tuple(LOSSES)]  # type: ignore[valid-type]
+    loss: LossName | LossConfig = Field(description="a name, or {name, reduction: mean|sum, half: true (mse)}")
     optimizer: OptimizerConfig = Field(default_factory=lambda: SGDConfig(name="sgd"))
     weight_decay: float = Field(0.0, ge=0.0, description="L2 on weights, not biases")
     epochs: int = Field(2000, ge=1)
@@ -251,6 +271,11 @@ class TrainConfig(_Strict):
     early_stopping: EarlyStoppingConfig | None = None
     diagnostics: bool = Field(False, description="per layer, each epoch: weight norm, last step's gradient "
                               "norm, fraction of dead relu units (metrics CSV, history, plot)")
+
+    @property
+    def loss_name(self) -> str:
+        """The loss's registry name, whichever form `loss` was written in."""
+        return self.loss if isinstance(self.loss, str) else self.loss.name
 
     @field_validator("optimizer", "schedule", mode="before")
     @classmethod
@@ -356,7 +381,7 @@ class Config(_Strict):
 
     @model_validator(mode="after")
     def _loss_fits_output(self):
-        loss = LOSSES[self.train.loss]
+        loss = LOSSES[self.train.loss_name]
         out = self.model.layers[-1]
         act = out.activation if isinstance(out.activation, str) else "plugin"
         if loss.output and ACTIVATIONS.get(act, None) is not ACTIVATIONS[loss.output]:

@@ -213,6 +213,23 @@ ACTIVATIONS: dict[str, type[Activation]] = {
 }
 
 
+# What an output activation can produce: a target outside it can never be reached.
+OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+
+
+def unreachable_targets(activation: str, Y) -> str | None:
+    """Why the output activation cannot fit these targets, or None when it can: a sigmoid output
+    under mse asked for y = 5 stays below 1 however long it trains."""
+    bounds = OUTPUT_RANGES.get(activation)
+    if bounds is None or Y.size == 0:
+        return None
+    lo, hi = float(Y.min()), float(Y.max())
+    if bounds[0] <= lo and hi <= bounds[1]:
+        return None
+    return (f"the targets run from {lo:.6g} to {hi:.6g}, but a {activation} output lies in "
+            f"[{bounds[0]:g}, {bounds[1]:g}]: it cannot reach them (an identity output can)")
+
+
 def canonical_name(name: str) -> str:
     """The registry's own name for an alias (`linear` → `identity`)."""
     return ACTIVATIONS[name].name

@@ -1,4 +1,6 @@
-"""The loss registry. Each loss is a mean over the batch, as PyTorch's default `reduction="mean"`.
+"""The loss registry. Each loss is a mean over the batch, as PyTorch's default `reduction="mean"`,
+or with `reduction="sum"` a sum (the tutorials' loops sum their gradients over the rows); mse with
+`half=True` is ½·(ŷ − y)², the tutorials' form whose gradient has no factor 2 (docs/backprop.md).
 
 `bce` and `cross_entropy` are computed from the output layer's logits Z, never from its
 probabilities, so they stay finite for any logit. For them the gradient is fused with the output
@@ -19,6 +21,23 @@ class Loss:
     zero = np.array(0.0)
     output: str | None = None  # the output activation this loss requires, if any
     classifier = False
+    half = False  # only mse takes it
+
+    def __init__(self, reduction: str = "mean", half: bool = False):
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+        if half and self.name != "mse":
+            raise ValueError(f"half goes with mse, not {self.name}")
+        self.reduction, self.half = reduction, half
+
+    def reduce(self, total: float, count: int) -> float:
+        """A sum of `count` per-element (or per-row) losses as the reduction asks."""
+        value = total / count if self.reduction == "mean" else total
+        return 0.5 * value if self.half else value
+
+    def scale(self, count: int) -> float:
+        """The factor `reduce` applies to a sum: what each term's gradient is multiplied by."""
+        return (1.0 / count if self.reduction == "mean" else 1.0) * (0.5 if self.half else 1.0)
 
     def value(self, z: np.ndarray, a: np.ndarray, y: np.ndarray) -> float:
         """The mean loss. z, a: output logits and activations (n, k); y: targets (n, k)."""
@@ -34,7 +53,7 @@ class Loss:
 
     def grad_scale(self, rows: int, units: int) -> float:
         """The factor of dL/dZ (or dL/dA) for a batch of `rows` rows: 1/N for a mean over N numbers."""
-        return 1.0 / (rows * units)
+        return self.scale(rows * units)
 
     def value_and_grad_into(self, z, a, y, act: Activation, dz: np.ndarray, act_scratch: np.ndarray,
                             tmp: np.ndarray, ones: np.ndarray, k: np.ndarray) -> float:
@@ -51,19 +70,19 @@ class MSE(Loss):
 
     def value(self, z, a, y):
         d = a - y
-        return float(np.mean(d * d))
+        return self.reduce(float(np.sum(d * d)), d.size)
 
     def grad(self, z, a, y, act):
         da = (a - y) * self.grad_scale(*y.shape)
         return act.backward(da.astype(z.dtype, copy=False), z, a)
 
     def grad_scale(self, rows, units):
-        return 2.0 / (rows * units)
+        return 2.0 * self.scale(rows * units)  # d(ŷ − y)²/dŷ = 2(ŷ − y); ½ of it when half
 
     def value_and_grad_into(self, z, a, y, act, dz, act_scratch, tmp, ones, k):
         da = dz if act.aliases_input else tmp  # identity output: dL/dA is dL/dZ
         np.subtract(a, y, da)
-        value = float(np.vdot(da, da)) / y.size
+        value = self.reduce(float(np.vdot(da, da)), y.size)
         np.multiply(da, k, da)
         act.backward_into(da, z, a, dz, act_scratch)
         return value
@@ -76,7 +95,7 @@ class BCE(Loss):
 
     def value(self, z, a, y):
         # −[y·log σ(z) + (1−y)·log(1−σ(z))] = max(z, 0) − z·y + log(1 + e^−|z|)
-        return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
+        return self.reduce(float(np.sum(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))), z.size)
 
     def grad(self, z, a, y, act):
         return (a - y) * z.dtype.type(self.grad_scale(*y.shape))
@@ -93,7 +112,7 @@ class BCE(Loss):
         np.maximum(z, self.zero, out=dz)
         np.multiply(z, y, tmp)
         np.subtract(dz, tmp, dz)
-        value = (value + float(np.vdot(dz, ones))) / y.size
+        value = self.reduce(value + float(np.vdot(dz, ones)), y.size)
         np.subtract(a, y, dz)
         np.multiply(dz, k, dz)
         return value
@@ -106,13 +125,13 @@ class CrossEntropy(Loss):
 
     def value(self, z, a, y):
         # y is one-hot, so −Σ y·log softmax(z) picks each row's class.
-        return float(-np.sum(log_softmax(z)[np.arange(z.shape[0]), y.argmax(axis=1)]) / z.shape[0])
+        return self.reduce(float(-np.sum(log_softmax(z)[np.arange(z.shape[0]), y.argmax(axis=1)])), z.shape[0])
 
     def grad(self, z, a, y, act):
         return (a - y) * z.dtype.type(self.grad_scale(*y.shape))
 
     def grad_scale(self, rows, units):
-        return 1.0 / rows  # a mean over rows: each row's loss already sums over its classes
+        return self.scale(rows)  # a mean over rows: each row's loss already sums over its classes
 
     def prepare(self, dtype) -> None:
         super().prepare(dtype)
@@ -130,11 +149,22 @@ class CrossEntropy(Loss):
         np.subtract(z, z.max(axis=1, keepdims=True), out=tmp)  # log-softmax, from the logits
         np.exp(tmp, dz)
         log_norm = np.log(dz.sum(axis=1))
-        value = (float(log_norm.sum()) - float(tmp[rows, cls].sum())) / m
+        value = self.reduce(float(log_norm.sum()) - float(tmp[rows, cls].sum()), m)
         np.copyto(dz, a)
         dz[rows, cls] -= self.one
         np.multiply(dz, k, dz)
         return value
 
 
+REDUCTIONS = ("mean", "sum")  # PyTorch's names
+
 LOSSES: dict[str, type[Loss]] = {"mse": MSE, "bce": BCE, "cross_entropy": CrossEntropy}
+
+
+def make_loss(spec) -> Loss:
+    """The loss a config's `train.loss` names: a name, or {name, reduction, half} (a mapping or
+    the schema's model)."""
+    if isinstance(spec, str):
+        return LOSSES[spec]()
+    spec = spec if isinstance(spec, dict) else spec.model_dump()
+    return LOSSES[spec["name"]](spec.get("reduction", "mean"), bool(spec.get("half", False)))

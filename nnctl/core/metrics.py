@@ -16,6 +16,27 @@ def class_indices(outputs: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.nd
     return outputs.argmax(axis=1), Y.argmax(axis=1)
 
 
+THRESHOLD_TOL = 1e-6  # |p − 0.5| (or the top two softmax outputs' gap) below which round-off decides the class
+
+
+def at_threshold(outputs: np.ndarray) -> int:
+    """How many predictions sit at the decision threshold: a sigmoid output within THRESHOLD_TOL of
+    0.5, or a softmax row whose top two outputs tie within it. Their class is decided by round-off
+    (a net at its symmetric start gives 0.5 ± 1e-14 for every row), so an accuracy over them is noise."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if outputs.shape[1] == 1:
+        return int(np.count_nonzero(np.abs(outputs[:, 0] - 0.5) < THRESHOLD_TOL))
+    top2 = np.partition(outputs, -2, axis=1)[:, -2:]
+    return int(np.count_nonzero(top2[:, 1] - top2[:, 0] < THRESHOLD_TOL))
+
+
+def threshold_note(k: int, n: int) -> str | None:
+    """The sentence train, evaluate and plot print when predictions sit at the threshold."""
+    if not k:
+        return None
+    return f"{k} of {n} predictions sit at the threshold: accuracy there is decided by round-off"
+
+
 class Counts:
     """Per-class counts of one set of predictions, O(rows + classes) however many classes there
     are: the true positives, how often each class was predicted and how often it was true. Every

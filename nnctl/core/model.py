@@ -18,36 +18,46 @@ if TYPE_CHECKING:
     from nnctl.engine.blas import Gemm
 
 
-def _xavier(rng, fan_in, fan_out):  # Glorot & Bengio (2010), uniform
+def _xavier(rng, fan_in, fan_out, shape):  # Glorot & Bengio (2010), uniform
     a = np.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-a, a, (fan_in, fan_out))
+    return rng.uniform(-a, a, shape)
 
 
-def _he(rng, fan_in, fan_out):  # He et al. (2015), normal: keeps ReLU activations' variance
-    return rng.normal(0.0, np.sqrt(2.0 / fan_in), (fan_in, fan_out))
+def _he(rng, fan_in, fan_out, shape):  # He et al. (2015), normal: keeps ReLU activations' variance
+    return rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
 
 
-def _normal(rng, fan_in, fan_out, std=None):  # LeCun normal: std 1/sqrt(fan_in), or the std given
-    return rng.normal(0.0, 1.0 / np.sqrt(fan_in) if std is None else std, (fan_in, fan_out))
+def _normal(rng, fan_in, fan_out, shape, std=None):  # LeCun normal: std 1/sqrt(fan_in), or the std given
+    return rng.normal(0.0, 1.0 / np.sqrt(fan_in) if std is None else std, shape)
 
 
-def _uniform(rng, fan_in, fan_out, limit=None):  # PyTorch nn.Linear's default weight init, or ±limit
+def _uniform(rng, fan_in, fan_out, shape, limit=None):  # PyTorch nn.Linear's default weight init, or ±limit
     a = 1.0 / np.sqrt(fan_in) if limit is None else limit
-    return rng.uniform(-a, a, (fan_in, fan_out))
+    return rng.uniform(-a, a, shape)
 
 
-def _zeros(rng, fan_in, fan_out):
-    return np.zeros((fan_in, fan_out))
+def _zeros(rng, fan_in, fan_out, shape):
+    return np.zeros(shape)
 
 
 INITIALIZERS = {"xavier": _xavier, "he": _he, "normal": _normal, "uniform": _uniform, "zeros": _zeros}
 
 
-def _draw(init, rng, fan_in: int, fan_out: int) -> np.ndarray:
+def _draw(init, rng, fan_in: int, fan_out: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """`shape` defaults to the weights' (fan_in, fan_out); a bias drawn as the weights are is (fan_out,)
+    at the same scale."""
+    shape = (fan_in, fan_out) if shape is None else shape
     if isinstance(init, str):
-        return INITIALIZERS[init](rng, fan_in, fan_out)
+        return INITIALIZERS[init](rng, fan_in, fan_out, shape)
     scale = {k: v for k, v in init.items() if k in ("std", "limit") and v is not None}
-    return INITIALIZERS[init["name"]](rng, fan_in, fan_out, **scale)
+    return INITIALIZERS[init["name"]](rng, fan_in, fan_out, shape, **scale)
+
+
+def _bias(init, rng, fan_in: int, fan_out: int) -> np.ndarray:
+    """Zeros, or with `bias: same` drawn right after the layer's weights, as the tutorials draw theirs."""
+    if isinstance(init, dict) and init.get("bias") == "same":
+        return _draw(init, rng, fan_in, fan_out, (fan_out,))
+    return np.zeros(fan_out)
 
 
 @dataclass
@@ -108,11 +118,13 @@ class MLP:
     def initialize(cls, n_features: int, units: list[int], inits: list,
                    activations: list[Activation], rng: np.random.Generator,
                    dtype=np.float64) -> MLP:
-        """Weights drawn in float64 (so float32 runs start from the same values), biases zero.
-        Each init is a name or a mapping {name, std or limit}."""
+        """Weights drawn in float64 (so float32 runs start from the same values), biases zero
+        unless the init says `bias: same`. Each init is a name or a mapping {name, std or limit, bias}."""
         sizes = [n_features, *units]
-        W = [_draw(init, rng, fi, fo).astype(dtype) for init, fi, fo in zip(inits, sizes[:-1], sizes[1:], strict=True)]
-        b = [np.zeros(fo, dtype=dtype) for fo in units]
+        W, b = [], []
+        for init, fi, fo in zip(inits, sizes[:-1], sizes[1:], strict=True):
+            W.append(_draw(init, rng, fi, fo).astype(dtype))
+            b.append(_bias(init, rng, fi, fo).astype(dtype))
         return cls(W, b, activations)
 
     @property

@@ -99,7 +99,7 @@ def load_raw(cfg, base_dir: Path, rng: np.random.Generator) -> RawData:
                               source=getattr(cfg, "source", None))
         features = ["x"] if d.source == "line" else ["x1", "x2"]
         return RawData(X, features, ["y"], y[:, None])
-    return _load_table(d, base_dir, cfg.train.loss == "mse", np.dtype(cfg.train.dtype))
+    return _load_table(d, base_dir, cfg.train.loss_name == "mse", np.dtype(cfg.train.dtype))
 
 
 def _load_table(d, base_dir: Path, numeric_target: bool, dtype) -> RawData:

@@ -48,8 +48,9 @@ def training_points(mf: ModelFile) -> tuple[np.ndarray, np.ndarray] | None:
     return raw.X, y
 
 
-def plot_model(mf: ModelFile, out: str | Path) -> list[str]:
-    """Draw the figure into `out` (PNG, written atomically); returns the panels drawn."""
+def plot_model(mf: ModelFile, out: str | Path, notes: list[str] | None = None) -> list[str]:
+    """Draw the figure into `out` (PNG, written atomically); returns the panels drawn. `notes`
+    receives what the user should know about the figure (predictions at the threshold)."""
     plt = _matplotlib()
     features, classes = mf.features, mf.classes
     boundary = len(features) == 2 and (bool(classes) or bool(mf.meta.get("binary_targets")))
@@ -62,7 +63,9 @@ def plot_model(mf: ModelFile, out: str | Path) -> list[str]:
     _loss_panel(axes[0][0], history)
     if boundary or curve:
         points = training_points(mf)
-        (_boundary_panel if boundary else _curve_panel)(axes[0][1], mf, points)
+        note = (_boundary_panel if boundary else _curve_panel)(axes[0][1], mf, points)
+        if note and notes is not None:
+            notes.append(note)
     if panels[-1] == "diagnostics":
         _diagnostics_panel(axes[0][-1], history)
     fig.tight_layout()
@@ -132,7 +135,7 @@ def _grid_extent(X: np.ndarray | None, mf: ModelFile):
     return lo - pad, hi + pad
 
 
-def _boundary_panel(ax, mf: ModelFile, points) -> None:
+def _boundary_panel(ax, mf: ModelFile, points) -> str | None:
     X = points[0] if points else None
     lo, hi = _grid_extent(X, mf)
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
@@ -157,7 +160,14 @@ def _boundary_panel(ax, mf: ModelFile, points) -> None:
         ax.legend(title=mf.targets[0])
     ax.set_xlabel(mf.features[0])
     ax.set_ylabel(mf.features[1])
-    ax.set_title("decision boundary")
+    note = None
+    if points:  # a boundary drawn from outputs of 0.5 ± round-off is not a boundary: say so on the figure
+        from nnctl.core.metrics import at_threshold, threshold_note
+
+        k = at_threshold(mf.model.predict(mf.transform(points[0])))
+        note = threshold_note(k, len(points[0]))
+    ax.set_title("decision boundary" + (f"\n({note})" if note else ""), fontsize=None if not note else 9)
+    return note
 
 
 def _curve_panel(ax, mf: ModelFile, points) -> None:

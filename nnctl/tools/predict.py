@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnctl.core import metrics as metricsmod
-from nnctl.core.losses import LOSSES
+from nnctl.core.losses import make_loss
 from nnctl.data import csvtable, reader
 from nnctl.data.datasets import label_key, open_table
 from nnctl.data.linestream import Lines
@@ -182,6 +182,17 @@ def _encoded(mf: ModelFile, idx: np.ndarray) -> np.ndarray:
     return Y
 
 
+def _trained_loss(mf: ModelFile):
+    """The loss as trained: its reduction and ½ live in the saved config (meta "loss" is the name,
+    already validated; the config is only trusted where it agrees with it)."""
+    spec = ((mf.meta.get("config") or {}).get("train") or {}).get("loss")
+    try:
+        loss = make_loss(spec) if isinstance(spec, dict) else None
+    except (KeyError, ValueError, TypeError):
+        loss = None
+    return loss if loss is not None and loss.name == mf.meta["loss"] else make_loss(mf.meta["loss"])
+
+
 CHUNK_CELLS = 1 << 22  # outputs evaluated at once: 32 MB of float64, whatever the class count
 
 
@@ -192,27 +203,29 @@ def evaluate_table(mf: ModelFile, table) -> dict:
     t_idx = [table.column_index(t, "target") for t in mf.targets]
     got = reader.load(table, f_idx, [] if mf.classes else t_idx, t_idx[0] if mf.classes else None)
     X = mf.transform(got.X_aug[:, :-1])
-    loss = LOSSES[mf.meta["loss"]]()
+    loss = _trained_loss(mf)
     n = X.shape[0]
     if not mf.classes:
         Y = got.Y.astype(mf.model.dtype)
         out, cache = mf.model.forward(X, keep=True)
         names = metricsmod.all_for(False)
+        result = {"loss": loss.value(cache.Z[-1], out, Y), "rows": int(n)}
         if mf.meta.get("binary_targets") and np.isin(Y, (0.0, 1.0)).all():  # 0/1 targets: read at 0.5 too
             names += metricsmod.all_for(True)
-        return {"loss": loss.value(cache.Z[-1], out, Y), "rows": int(n),
-                "metrics": metricsmod.compute(names, out, Y)}
+            result["at_threshold"] = metricsmod.at_threshold(out)
+        return {**result, "metrics": metricsmod.compute(names, out, Y)}
     true, classes = class_indices(mf, got.labels, table.source), mf.classes
     pred = np.empty(n, dtype=np.intp)
-    total = 0.0
+    total, ties = 0.0, 0
     step = max(1, CHUNK_CELLS // len(classes))
     for a in range(0, n, step):
         out, cache = mf.model.forward(X[a:a + step], keep=True)
         Y = _encoded(mf, true[a:a + step])
         total += loss.value(cache.Z[-1], out, Y) * len(Y)
         pred[a:a + step] = metricsmod.class_indices(out, Y)[0]
+        ties += metricsmod.at_threshold(out)
     counts = metricsmod.Counts(None, None, pred=pred, true=true, k=len(classes))
-    result = {"loss": total / n, "rows": int(n),
+    result = {"loss": total / n, "rows": int(n), "at_threshold": ties,
               "metrics": {name: metricsmod.METRICS[name](counts) for name in metricsmod.all_for(True)}}
     # k × k numbers: dense only while that stays small (10 000 classes would be 10^8 cells)
     result["confusion_matrix"] = counts.matrix().tolist() if len(classes) <= DENSE_CONFUSION else None

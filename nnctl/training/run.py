@@ -153,7 +153,7 @@ def model_meta(cfg: Config, result: TrainResult, **extra) -> dict:
     p, trainer = result.prepared, result.trainer
     stopper = trainer.stopper
     meta = {
-        "loss": cfg.train.loss,
+        "loss": cfg.train.loss_name,
         "features": p.features,
         "targets": p.targets,
         "classes": p.classes,

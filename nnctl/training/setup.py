@@ -10,7 +10,7 @@ import numpy as np
 from nnctl.config.loader import Config
 from nnctl.core import metrics as metricsmod
 from nnctl.core.activations import ACTIVATIONS, Activation
-from nnctl.core.losses import LOSSES, Loss
+from nnctl.core.losses import Loss, make_loss
 from nnctl.core.model import MLP
 from nnctl.data import datasets as datamod
 from nnctl.data.stream import StreamSource
@@ -65,7 +65,7 @@ def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | N
         return _prepare_stream(cfg)
     raw = raw if raw is not None else datamod.load_raw(cfg, cfg.base_dir, rng)
     try:
-        enc = datamod.encode(raw, cfg.train.loss, cfg.model.layers[-1].units,
+        enc = datamod.encode(raw, cfg.train.loss_name, cfg.model.layers[-1].units,
                              f"model.layers.{len(cfg.model.layers) - 1}.units")
         cfg.model.layers[-1].units = enc.Y.shape[1]  # `units: auto`, resolved from the data
     except ConfigError as exc:
@@ -77,7 +77,7 @@ def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | N
         raise
     split = datamod.make_split(enc, cfg.data.validation_split, rng, cfg.data.standardize,
                                np.dtype(cfg.train.dtype))
-    return Prepared(split, enc.features, enc.targets, enc.classes, LOSSES[cfg.train.loss]())
+    return Prepared(split, enc.features, enc.targets, enc.classes, make_loss(cfg.train.loss))
 
 
 def _prepare_stream(cfg: Config) -> Prepared:
@@ -90,10 +90,10 @@ def _prepare_stream(cfg: Config) -> Prepared:
                           source=cfg.source)
     d, tc = cfg.data, cfg.train
     table = datamod.open_table(d.source, cfg.base_dir / d.path, getattr(d, "delimiter", ","))
-    layout = datamod.layout(table, d, tc.loss == "mse")
+    layout = datamod.layout(table, d, tc.loss_name == "mse")
     last = len(cfg.model.layers) - 1
     try:
-        src = stream.StreamSource(table, layout, tc.loss, cfg.model.layers[-1].units, seed=cfg.seed,
+        src = stream.StreamSource(table, layout, tc.loss_name, cfg.model.layers[-1].units, seed=cfg.seed,
                                   validation_split=d.validation_split, standardize=d.standardize, dtype=tc.dtype,
                                   batch_size=None if tc.batch_size == "full" else tc.batch_size,
                                   shuffle_buffer=d.shuffle_buffer, shuffle=tc.shuffle,
@@ -108,7 +108,7 @@ def _prepare_stream(cfg: Config) -> Prepared:
     nf, dtype = len(src.features), np.dtype(tc.dtype)
     split = datamod.Split(np.empty((0, nf + 1), dtype), np.empty((0, src.n_outputs), dtype), src.X_val, src.Y_val,
                           src.x_mean, src.x_std)
-    return Prepared(split, src.features, src.target_names, src.classes, LOSSES[tc.loss](), src)
+    return Prepared(split, src.features, src.target_names, src.classes, make_loss(tc.loss), src)
 
 
 def resolve_units(cfg: Config) -> Config:

@@ -141,6 +141,14 @@ class Trainer:
         if self.folds_lr and self.ws.grad_scale != lr:
             self.ws.set_grad_scale(lr)
 
+    def step(self, xb: np.ndarray, yb: np.ndarray, lr: float) -> float:
+        """One optimizer step on a batch (xb with its column of ones, as X_train_aug has it), as
+        the epoch loop takes it: `nnctl explain` shows train's own steps with it."""
+        self._set_lr(lr)
+        value = self.ws.step(xb, yb)
+        self.update(self.ws.grad)
+        return value
+
     # --- the epoch loop ------------------------------------------------------------------------
 
     def fit(self, on_epoch: Callable[[EpochRecord], bool | None] | None = None) -> History:

@@ -24,7 +24,7 @@ def _sigmoid(z):
 
 
 def test_one_step_of_the_2_2_1_sigmoid_net_matches_the_hand_worked_closed_forms(nnctl):
-    doc = nnctl("explain", TUTORIAL, "--json").json()
+    doc = nnctl("explain", TUTORIAL, "--rows", "4", "--json").json()
     X, Y = np.array(doc["inputs"]), np.array(doc["targets"])
     assert X.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]] and Y.ravel().tolist() == [0, 1, 1, 0]
     W0, b0 = np.array(doc["forward"][0]["W"]), np.array(doc["forward"][0]["b"])
@@ -89,8 +89,8 @@ def _numbers(text: str) -> set[str]:
 
 
 def test_markdown_and_the_terminal_carry_the_same_numbers(nnctl):
-    md = nnctl("explain", TUTORIAL, "--format", "markdown").stdout
-    term = nnctl("explain", TUTORIAL).stdout
+    md = nnctl("explain", TUTORIAL, "--rows", "4", "--format", "markdown").stdout
+    term = nnctl("explain", TUTORIAL, "--rows", "4").stdout
     assert "## Backward, layer 0" in md and "Backward, layer 0" in term
     assert _numbers(md) == _numbers(term) and len(_numbers(md)) > 40
     for formula in ("Z0 = A0·W0 + b0", "∂L/∂W1 = A1ᵀ·∂L/∂Z1", "2(A − Y) / (n·k)", "W ← W − lr"):
@@ -127,3 +127,60 @@ def test_the_backprop_walk_through_is_current():
     r = subprocess.run([sys.executable, "docs/make_backprop.py", "--check"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "## The update" in (ROOT / "docs" / "backprop.md").read_text()
+
+
+# --- the config's own step (issue 22) ------------------------------------------------------------
+
+def test_a_batch_size_1_config_shows_train_s_one_row_step(nnctl):
+    doc = nnctl("explain", TUTORIAL, "--json").json()
+    assert doc["rows"] == 1 and doc["batch"] == "shuffled" and len(doc["batch_rows"]) == 1
+    md = nnctl("explain", TUTORIAL, "--format", "markdown").stdout
+    assert "1 row:" in md and "1 rows" not in md and "after train's seeded shuffle" in md
+    assert "as the data has them (standardize: false)" in md and "after standardisation" not in md
+
+
+@pytest.mark.parametrize("config,extra", [(TUTORIAL, []), (CONFIGS / "xor.yaml", ["--set", "train.batch_size=3"]),
+                                          (CONFIGS / "xor_relu_adam.yaml", ["--set", "train.batch_size=2"])])
+def test_an_epoch_of_steps_ends_with_the_weights_train_saves(nnctl, config, extra, tmp_path):
+    """--steps = steps per epoch: each step starts where the last ended, and the last ends exactly
+    where `train --epochs 1` does (the same batches after the same shuffle, the same update)."""
+    trainer = setup(load_config(config, [o.split("=", 1)[0] + "=" + o.split("=", 1)[1] for o in extra[1::2]]))
+    per_epoch = -(-trainer.prepared.split.X_train.shape[0] // trainer.batch)
+    doc = nnctl("explain", config, "--steps", str(per_epoch), "--json", *extra).json()
+    steps = doc["steps"]
+    assert len(steps) == per_epoch
+    for a, b in zip(steps, steps[1:], strict=False):
+        assert [p["after"] for p in a["update"]["params"]] == [p["before"] for p in b["update"]["params"]]
+    seen = sorted(i for s in steps for i in s["batch_rows"])
+    assert seen == list(range(trainer.prepared.split.X_train.shape[0]))  # one pass over the rows
+    out = tmp_path / "e1.npz"
+    assert nnctl("train", config, "--epochs", "1", "-q", "-o", out, *extra).code == 0
+    saved = np.load(out)
+    for p in steps[-1]["update"]["params"]:
+        assert np.array(p["after"]).tolist() == saved[p["name"]].tolist(), p["name"]
+
+
+def test_kinks_are_marked_and_round_off_is_below_atol(nnctl, write):
+    relu = nnctl("explain", CONFIGS / "xor_keras_relu.yaml", "--rows", "4", "--format", "markdown").stdout
+    assert "b0: every element at a kink, not judged" in relu
+    assert "5.17e-01" not in relu
+    doc = nnctl("explain", CONFIGS / "xor_keras_relu.yaml", "--rows", "4", "--json").json()
+    assert doc["numeric"][0]["kinks_db"] == 2
+    tiny = write("tiny.yaml", """
+        data: {source: xor, standardize: false}
+        model:
+          init: {name: normal, std: 0.000001}
+          layers: [{units: 2, activation: tanh}, {units: 2, activation: tanh}, {units: 1, activation: identity}]
+        train: {loss: {name: mse, half: true}}
+        """)
+    md = nnctl("explain", tiny, "--format", "markdown").stdout
+    assert "W0: below atol" in md and "½·(A − Y)²" in md and "∂L/∂Z2 = (A − Y) / (n·k)" in md
+
+
+def test_rows_beyond_the_data_are_refused_and_the_header_says_which_rows(nnctl):
+    r = nnctl("explain", TUTORIAL, "--rows", "10")
+    assert r.code == 2 and "--rows 10" in r.stderr and "4 rows" in r.stderr
+    md = nnctl("explain", CONFIGS / "xor_tutorial_mse_fullbatch.yaml", "--format", "markdown").stdout
+    assert "all 4 rows as one batch (batch_size: full)" in md
+    md = nnctl("explain", TUTORIAL, "--rows", "2", "--format", "markdown").stdout
+    assert "the first 2 rows in data order (--rows)" in md

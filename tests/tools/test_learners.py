@@ -159,7 +159,7 @@ def test_normal_std_and_uniform_limit_initialise_as_asked(nnctl, write):
     assert m["W0"].std() == pytest.approx(0.01, rel=0.05) and abs(m["W0"].mean()) < 0.001
     assert np.abs(m["W1"]).max() <= 0.25 and np.abs(m["W1"]).max() > 0.24
     resolved = nnctl("config", cfg, "--set", "model.init.std=0.5").stdout
-    assert "init: {name: normal, std: 0.5, limit: null}" in resolved
+    assert "init: {name: normal, std: 0.5, limit: null, bias: zeros}" in resolved
     r = nnctl("train", cfg, "--set", "model.init={name: he, std: 1}")
     assert r.code == 2 and "model.init" in r.stderr and "std goes with name: normal" in r.stderr
     schema = nnctl("schema").json()
@@ -217,10 +217,11 @@ def test_plot_overlays_several_models(nnctl, xor_config):
 def test_the_faithful_tutorial_twin_stays_stuck_and_the_named_change_learns(nnctl):
     cfg = CONFIGS / "xor_tutorial_mse_fullbatch.yaml"
     stuck = nnctl("train", cfg, "--json", "-o", "f.npz").json()
-    assert stuck["loss"] == pytest.approx(0.25, abs=1e-6) and stuck["epochs"] == 10000
+    assert stuck["loss"] == pytest.approx(1.0, abs=1e-6) and stuck["epochs"] == 10000  # 0.25 per row, summed
     fixed = nnctl("train", cfg, "--set", "model.init=xavier", "--set", "train.optimizer.lr=0.3", "--json",
                   "-o", "g.npz").json()
     assert fixed["metrics"]["accuracy"] == 1.0 and fixed["loss"] < 0.01
     text = cfg.read_text()
-    assert "batch_size: full" in text and "std: 0.01" in text and "lr: 0.03" in text and "0.25" in text
+    assert "batch_size: full" in text and "std: 0.01, bias: same" in text and "lr: 0.03" in text and "0.25" in text
+    assert "reduction: sum" in text
     assert "batch_size: 1" in (CONFIGS / "xor_tutorial_mse.yaml").read_text()

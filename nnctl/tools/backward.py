@@ -1,0 +1,214 @@
+"""`nnctl gradcheck --backward FILE.py[:NAME]`: a learner's own backprop, checked and diagnosed.
+
+The learner writes `backward(X, Y, W, b, Z, A) -> (dW, db)` as the tutorials do, in NumPy. nnctl
+calls it with float64 copies of one forward pass, compares every returned tensor element by element
+with its own backprop (itself checked by central differences, `gradcheck.check_gradients`), and
+names the mistake where a tensor differs by recomputing each classic one (`mistakes`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnctl.errors import NnctlError
+from nnctl.tools import mistakes
+from nnctl.tools.gradcheck import GradcheckReport, check_gradients
+
+RTOL = 1e-6  # "matches to 1e-6 relative": the learner's float64 arithmetic differs from nnctl's in round-off
+
+
+class LearnerError(NnctlError):
+    """The learner's file cannot be loaded, or their function raises or returns something unusable:
+    exit 2, with their own traceback lines."""
+
+
+@dataclass
+class TensorVerdict:
+    name: str
+    passed: bool
+    max_rel_error: float
+    diagnosis: mistakes.Diagnosis | None
+    got: np.ndarray  # the learner's tensor, as returned (its shape may be wrong)
+    right: np.ndarray
+    verdict: str = ""  # pass | pass (kink) | FAIL
+
+    def __post_init__(self):
+        self.verdict = self.verdict or ("pass" if self.passed else "FAIL")
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "passed": self.passed, "verdict": self.verdict, "max_rel_error": self.max_rel_error,
+                "diagnosis": self.diagnosis.as_dict() if self.diagnosis else None,
+                "shape": list(self.got.shape), "expected_shape": list(self.right.shape)}
+
+
+@dataclass
+class BackwardReport:
+    params: list[TensorVerdict]
+    rows: int
+    reference: GradcheckReport  # nnctl's own backprop against central differences
+
+    @property
+    def passed(self) -> bool:
+        return all(p.passed for p in self.params)
+
+    def as_dict(self) -> dict:
+        return {"passed": self.passed, "rows": self.rows, "params": [p.as_dict() for p in self.params],
+                "reference": {"passed": self.reference.passed, "max_rel_error": self.reference.max_rel_error}}
+
+
+def load_function(spec: str):
+    """FILE.py[:NAME] → the function (NAME defaults to `backward`); the file is run as a module."""
+    file, _, name = spec.partition(":") if not Path(spec).is_file() else (spec, "", "")
+    name = name or "backward"
+    path = Path(file)
+    if not path.is_file():
+        raise LearnerError("no such file; expected a Python file that defines "
+                           f"{name}(X, Y, W, b, Z, A)", source=f"--backward {file}")
+    module_spec = importlib.util.spec_from_file_location(f"nnctl_learner_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        with _prints_to_stderr():
+            module_spec.loader.exec_module(module)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the learner's file may raise anything: SyntaxError, SystemExit
+        raise LearnerError(_their_traceback(exc, path, "loading the file"), source=str(file)) from None
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        found = [k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
+                 and getattr(v, "__module__", None) == module.__name__]
+        raise LearnerError(f"defines no function {name!r}" + (f" (it defines {', '.join(found)}; "
+                           f"name one with {file}:NAME)" if found else ""), source=str(file))
+    return fn, path
+
+
+def _prints_to_stderr():
+    """A learner's print() calls go to stderr: stdout carries only --json's document."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
+TRACEBACK_FRAMES = 8  # the learner's innermost frames shown (a runaway recursion has thousands)
+
+
+def _their_traceback(exc: BaseException, path: Path, what: str) -> str:
+    """The exception and the traceback's lines in the learner's own file (nnctl's and NumPy's
+    frames left out)."""
+    mine = path.resolve()
+    lines = [f"{what} raised {type(exc).__name__}: {exc}"]
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        lines.append(f'  File "{path}", line {exc.lineno}\n    {(exc.text or "").strip()}')
+    frames = [fr for fr in traceback.extract_tb(exc.__traceback__) if Path(fr.filename).resolve() == mine]
+    for fr in frames[-TRACEBACK_FRAMES:]:
+        lines.append(f'  File "{path}", line {fr.lineno}, in {fr.name}\n    {(fr.line or "").strip()}')
+    return "\n".join(lines)
+
+
+def call_learner(fn, path: Path, f: mistakes.Forward) -> tuple[list, list]:
+    """The learner's (dW, db), called with float64 copies so that nothing they do touches nnctl's."""
+    args = (f.X.copy(), f.Y.copy(), [w.copy() for w in f.W], [b.copy() for b in f.b],
+            [z.copy() for z in f.Z], [a.copy() for a in f.A])
+    name = getattr(fn, "__name__", "backward")
+    try:
+        with _prints_to_stderr():
+            out = fn(*args)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        raise LearnerError(_their_traceback(exc, path, f"{name}(X, Y, W, b, Z, A)"), source=str(path)) from None
+    L = len(f.W)
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(
+            isinstance(part, (tuple, list)) and len(part) == L for part in out)):
+        raise LearnerError(f"{name} returned {type(out).__name__}; expected (dW, db): two lists of {L} "
+                           "arrays, one per layer", source=str(path))
+    try:
+        return ([np.asarray(g, dtype=np.float64) for g in out[0]], [np.asarray(g, dtype=np.float64) for g in out[1]])
+    except (TypeError, ValueError) as exc:
+        raise LearnerError(f"{name} returned something that is not an array of numbers: {exc}",
+                           source=str(path)) from None
+
+
+def forward_of(model, X: np.ndarray, Y: np.ndarray, loss, weight_decay: float) -> mistakes.Forward:
+    """One float64 forward pass through nnctl's model, in the learner's terms."""
+    model = model.astype(np.float64)
+    _, cache = model.forward(X.astype(np.float64), keep=True)
+    return mistakes.Forward(cache.A[0], Y.astype(np.float64), list(model.W), list(model.b), cache.Z, cache.A,
+                            model.activations, loss, weight_decay)
+
+
+def _bias_shapes(got: np.ndarray, units: int) -> bool:
+    """A bias gradient kept 2-D by keepdims, (1, k), is the same gradient."""
+    return got.shape in ((units,), (1, units)) or (units == 1 and got.size == 1 and got.ndim <= 2 and got.shape[0] == 1)
+
+
+def judge(name: str, got: np.ndarray, right: np.ndarray, options, named, dZ: np.ndarray, tol: float,
+          kink_right: np.ndarray | None = None) -> TensorVerdict:
+    """One tensor: a pass, or a fail with the mistake named when a recomputed one matches."""
+    floor = max(1e-12, 1e-9 * float(np.abs(right).max(initial=0.0)))  # round-off where the right value is ~0
+    is_bias = name.startswith("b")
+    layer = int(name[1:])
+    if is_bias and got.shape != right.shape and _bias_shapes(got, right.shape[0]):
+        got = got.reshape(right.shape)
+    if got.shape != right.shape:
+        return TensorVerdict(name, False, float("inf"), _shape_mistake(name, layer, got, right, dZ), got, right)
+    gap = np.abs(got - right)
+    rel = np.where(gap <= floor, 0.0, gap / np.maximum(np.maximum(np.abs(got), np.abs(right)), floor))
+    max_rel = float(rel.max(initial=0.0))
+    if max_rel <= tol:
+        return TensorVerdict(name, True, max_rel, None, got, right)
+    if kink_right is not None and mistakes.close(got, kink_right, RTOL, floor).all():
+        return TensorVerdict(name, True, max_rel, None, got, right, "pass (kink)")
+    if right.ndim == 2 and right.shape[0] == right.shape[1]:  # a square dW returned as dWᵀ
+        options = [*options, (mistakes.mistake("transposed", name=name, layer=layer), right.T)]
+    diagnosis = mistakes.name_mistake(got, right, options, named, RTOL, floor)
+    return TensorVerdict(name, False, max_rel, diagnosis, got, right)
+
+
+def _shape_mistake(name: str, layer: int, got: np.ndarray, right: np.ndarray, dZ: np.ndarray):
+    floor = max(1e-12, 1e-9 * float(np.abs(right).max(initial=0.0)))
+    if name.startswith("b") and got.shape[:1] == dZ.shape[:1] and got.size == dZ.size:
+        return mistakes.mistake("bias_not_summed", got=tuple(got.shape), layer=layer, units=right.shape[0])
+    if got.shape == right.T.shape and mistakes.close(got, right.T, RTOL, floor).all():
+        return mistakes.mistake("transposed", name=name, layer=layer)
+    return mistakes.mistake("shape", got=tuple(got.shape), want=tuple(right.shape))
+
+
+def check_backward(spec: str, model, X: np.ndarray, Y: np.ndarray, loss, weight_decay: float = 0.0,
+                   tol: float = RTOL, eps: float = 1e-6) -> BackwardReport:
+    """The whole check: load the learner's function, run it on one forward pass, judge each tensor."""
+    fn, path = load_function(spec)
+    f = forward_of(model, X, Y, loss, weight_decay)
+    reference = check_gradients(model, X, Y, loss, weight_decay, eps=eps, tol=1e-6, atol=1e-10)
+    right = model.astype(np.float64).loss_and_grads(f.X, f.Y, loss, weight_decay)[1]  # the engine's own
+    dW, db = call_learner(fn, path, f)
+    got = [g for pair in zip(dW, db, strict=True) for g in pair]
+    options = [(None, mistakes.backprop(f)), *mistakes.variants(f)]
+    named = mistakes.factors(X.shape[0], Y.shape[1], loss.name == "mse")
+    deltas = mistakes.layer_deltas(f)
+    kinked = mistakes.at_kinks_from_the_right(f)
+    verdicts = []
+    for i, name in enumerate(f"{k}{li}" for li in range(len(f.W)) for k in ("W", "b")):
+        tensor_options = [(d, grads[i]) for d, grads in options]
+        verdicts.append(judge(name, got[i], right[i], tensor_options, named, deltas[i // 2], tol,
+                              kinked[i] if kinked else None))
+    _same_scale(verdicts)
+    return BackwardReport(verdicts, X.shape[0], reference)
+
+
+def _same_scale(verdicts: list[TensorVerdict]) -> None:
+    """A one-element tensor (an output bias) is any multiple of the right one, so its scale alone
+    names nothing; when the other tensors are all 'scaled by c' and it is c times too, it is the same."""
+    scales = {v.diagnosis.params["c"] for v in verdicts if v.diagnosis and "c" in v.diagnosis.params}
+    if len(scales) != 1:
+        return
+    (c,) = scales
+    for v in verdicts:
+        if not v.passed and v.diagnosis is None and v.got.shape == v.right.shape and \
+                mistakes.close(v.got, float(c) * v.right, 1e-5, 0.0).all():
+            v.diagnosis = mistakes.mistake("scaled", c=c)
