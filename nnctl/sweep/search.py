@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.errors import ConfigError, UsageError
+from nnctl.io import jsonio
 from nnctl.plugins import plugin_file
 from nnctl.sweep import space
 from nnctl.sweep.runner import Shared, Task
@@ -68,7 +69,7 @@ def plan(config_path: Path, overrides: list[str], trials: int | None) -> Plan:
     sw = cfg.sweep
     if sw is None:
         raise ConfigError("has no sweep: section; nnctl sweep needs one (method, parameters, …; see "
-                          "nnctl init --sweep or the README)", source=source)
+                          "nnctl init --sweep or docs/commands/sweep.md)", source=source)
     raw = _absolute_paths(copy.deepcopy(raw), cfg, base_dir)
     shared = Shared(base=raw, plugins=_plugin_sources(cfg, base_dir))
     keys = list(sw.parameters)
@@ -173,7 +174,7 @@ class Results:
         return self.folder / "trials.csv"
 
     def open(self, resume: bool, resolved: dict) -> None:
-        from nnctl.io.modelfile import check_writable
+        from nnctl.io.files import check_writable
 
         state = self.folder / "sweep.json"
         if self.folder.exists() and not self.folder.is_dir():
@@ -196,9 +197,9 @@ class Results:
             self.rows = self._read()
         self.folder.mkdir(parents=True, exist_ok=True)
         check_writable(self.path)
-        from nnctl.io.modelfile import atomic_write
+        from nnctl.io.files import atomic_write
 
-        atomic_write(state, lambda fh: fh.write(json.dumps(resolved, sort_keys=True, indent=1).encode()))
+        atomic_write(state, lambda fh: fh.write(jsonio.dumps_private(resolved, sort_keys=True, indent=1).encode()))
         if not self.path.exists():
             with open(self.path, "w", newline="", encoding="utf-8") as fh:
                 csv.writer(fh, lineterminator="\n").writerow(self.columns)
@@ -392,8 +393,9 @@ def best_files(plan: Plan, backend, results: Results, keeper: Keeper) -> dict | 
     """best.yaml and best.npz for the best point: its first repeat's model as the run returned it,
     or (after a resume, when that run happened earlier) trained again in a worker: the same code,
     data and seed give the same numbers. None when no run ended ok."""
+    from nnctl.io.files import atomic_write
     from nnctl.io.jsonio import dumps
-    from nnctl.io.modelfile import atomic_write, write_npz_atomic
+    from nnctl.io.modelfile import write_npz_atomic
     from nnctl.io.yamlio import dump_yaml
 
     board = ranked(points_of(results.rows, plan.metric), plan.mode)

@@ -12,6 +12,7 @@ import os
 import socket
 from urllib.parse import urlparse
 
+from nnctl import signals
 from nnctl.errors import UsageError
 from nnctl.sweep.backends.local import ONE_THREAD
 from nnctl.sweep.runner import Shared, Task, run
@@ -53,13 +54,15 @@ class RayBackend:
         if address:
             check_address(address)
             try:
-                ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="ERROR")
+                with signals.foreign(reclaim_after=True):  # ray.init installs Ray's own handlers
+                    ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="ERROR")
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise UsageError(f"--address {address}: cannot join the Ray cluster ({exc})") from None
         else:
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-            ray.init(num_cpus=workers, include_dashboard=False, runtime_env=env, log_to_driver=False,
-                     logging_level="ERROR", _node_ip_address="127.0.0.1")
+            with signals.foreign(reclaim_after=True):  # ray.init installs Ray's own handlers
+                ray.init(address="local", num_cpus=workers, include_dashboard=False, runtime_env=env,
+                         log_to_driver=False, logging_level="ERROR", _node_ip_address="127.0.0.1")
         self.remote = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
         self.shared_ref = ray.put(shared)
         self.futures: dict = {}
@@ -68,11 +71,13 @@ class RayBackend:
         self.futures[self.remote.remote(self.shared_ref, task)] = task
 
     def next_result(self) -> dict:
-        ready, _ = self.ray.wait(list(self.futures), num_returns=1)
+        with signals.foreign():
+            ready, _ = self.ray.wait(list(self.futures), num_returns=1)
         ref = ready[0]
         task = self.futures.pop(ref)
         try:
-            return self.ray.get(ref)
+            with signals.foreign():
+                return self.ray.get(ref)
         except Exception as exc:  # a worker that died, or a task Ray could not run
             return task.row("error", f"the Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
 
