@@ -124,3 +124,36 @@ def run_main(run) -> None:
             pass
         code = exit_status(signal.SIGTERM if term else signal.SIGINT)
     sys.exit(code)
+
+
+class Wakeup:
+    """A socket that turns readable when a signal arrives, for a main thread that waits on file
+    descriptors (a process pool's pipes). The kernel may deliver a process's SIGTERM to any of its
+    threads (OpenBLAS keeps a few in every process that loaded NumPy); Python then runs the handler
+    only when the main thread next runs bytecode, which a wait on pipes alone can postpone until a
+    run ends. Waiting on this socket too ends the wait at once, and the handler raises as usual."""
+
+    def __init__(self):
+        import socket
+
+        self.reader, self._writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self._writer.setblocking(False)
+        try:
+            self._previous = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        except ValueError:  # not the main thread: signals reach it anyway
+            self._previous = None
+
+    def drain(self) -> None:
+        try:
+            while self.reader.recv(512):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def close(self) -> None:
+        if self._previous is not None:
+            signal.set_wakeup_fd(self._previous)
+            self._previous = None
+        self.reader.close()
+        self._writer.close()
