@@ -78,6 +78,11 @@ def axes(x: str | None = None, y: str | None = None, **layout) -> dict:
     return layout
 
 
+def line_mode(points: list) -> str:
+    """A curve's plotly mode: a history of one epoch is one point, which a line alone never draws."""
+    return "lines" if len(points) > 1 else "lines+markers"
+
+
 def fmt(v: object, digits: int = 6) -> str:
     if isinstance(v, float):
         return f"{v:.{digits}g}"

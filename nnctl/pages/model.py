@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.pages.html import Page, axes, esc, fmt, plot_text, table
+from nnctl.pages.html import Page, axes, esc, fmt, line_mode, plot_text, table
 from nnctl.pages.labels import labels
 
 HEATMAP_SIDE = 128  # rows and columns of a weight matrix drawn at most
@@ -58,7 +58,7 @@ def _curves(pg: Page, t: dict, history: dict) -> None:
     if not epochs:
         pg.add(f'<p class="note">{esc(t["no_history"])}</p>')
         return
-    traces = [{"x": epochs, "y": history[c], "mode": "lines", "name": t[c]}
+    traces = [{"x": epochs, "y": history[c], "mode": line_mode(epochs), "name": t[c]}
               for c in ("loss", "val_loss") if any(v is not None for v in history.get(c) or [])]
     pg.add(pg.figure(traces, axes(t["epoch"], t["loss"], legend={"orientation": "h"}), "loss-chart"))
 
@@ -73,7 +73,7 @@ def _other_columns(pg: Page, t: dict, history: dict) -> None:
     pg.add(f'<div class="controls"><label for="history-column">{esc(t["column"])}</label>'
            f'<select id="history-column">{options}</select></div>')
     first = others[0]
-    pg.add(pg.figure([{"x": epochs, "y": history[first], "mode": "lines", "name": plot_text(first)}],
+    pg.add(pg.figure([{"x": epochs, "y": history[first], "mode": line_mode(epochs), "name": plot_text(first)}],
                      axes(t["epoch"]), "history-chart"))
 
 

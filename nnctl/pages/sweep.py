@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from nnctl.errors import NnctlError, UsageError
-from nnctl.pages.html import Page, axes, esc, fmt, plot_text, table
+from nnctl.pages.html import Page, axes, esc, fmt, line_mode, plot_text, table
 from nnctl.pages.labels import labels
 from nnctl.pages.model import PALETTE
 
@@ -227,7 +227,7 @@ def _curves(pg: Page, t: dict, best, runs: list[dict], metric: str) -> None:
             if not h:
                 continue
             column = metric if any(v is not None for v in h.get(metric) or []) else "loss"
-            traces.append({"x": h["epoch"], "y": h[column], "mode": "lines", "connectgaps": True,
+            traces.append({"x": h["epoch"], "y": h[column], "mode": line_mode(h["epoch"]), "connectgaps": True,
                            "name": f"{t['trial']} {r['trial']} / {r['repeat']}", "legendgroup": str(p.trial),
                            "line": {"color": PALETTE[i % len(PALETTE)], "dash": "dot" if r["repeat"] else "solid"}})
     if not traces:

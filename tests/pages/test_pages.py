@@ -210,3 +210,12 @@ def test_a_wheel_ships_the_pages_styles_and_script(tmp_path):
                     "-w", str(tmp_path / "dist")], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("nnctl-*.whl")
     assert {"nnctl/pages/static/page.js", "nnctl/pages/static/page.css"} <= set(zipfile.ZipFile(wheel).namelist())
+
+
+def test_a_history_of_one_epoch_is_drawn_as_a_point(tmp_path, xor_config):
+    # a plotly line through a single point draws nothing: the chart would look empty
+    assert nnctl("train", xor_config, "-q", "-o", "one.npz", "--set", "train.epochs=1", cwd=tmp_path).returncode == 0
+    assert nnctl("report", "one.npz", "-q", cwd=tmp_path).returncode == 0
+    figures = embedded((tmp_path / "one.html").read_text(), "nnctl-figures")
+    curves = [trace for fig in figures for trace in fig["data"] if trace.get("name") == "loss"]
+    assert [len(c["x"]) for c in curves] == [1] and curves[0]["mode"] == "lines+markers"
