@@ -13,6 +13,7 @@ from nnctl.pages.html import Page, axes, esc, fmt, line_mode, plot_text, table
 from nnctl.pages.labels import labels
 
 HEATMAP_SIDE = 128  # rows and columns of a weight matrix drawn at most
+NAMES_SHOWN = 32  # feature or class names listed in the summary at most
 BOUNDARY_GRID = 120  # points per side of the decision boundary's grid
 DIVERGING = "RdBu"
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -46,10 +47,17 @@ def _summary(pg: Page, t: dict, meta: dict, arrays: dict) -> None:
     sizes = [str(len(meta["features"]))] + [f"{la['units']} {la['activation']}" for la in meta["layers"]]
     n_params = sum(int(arrays[f"{k}{i}"].size) for i in range(len(meta["layers"])) for k in "Wb")
     rows = [[t["layers"], " → ".join(sizes)], [t["parameters"], n_params], [t["loss_fn"], meta["loss"]]]
-    rows += [[t[key], ", ".join(map(str, meta[key]))] for key in ("features", "targets", "classes") if meta.get(key)]
+    rows += [[t[key], _names(meta[key], t)] for key in ("features", "targets", "classes") if meta.get(key)]
     metrics = [[k, fmt(v)] for k, v in (meta.get("metrics") or {}).items()]
     pg.add(f'<div class="row"><div><h2>{esc(t["summary"])}</h2>{table(["", ""], rows)}</div>'
            f'<div><h2>{esc(t["final_metrics"])}</h2>{table([t["metric"], t["value"]], metrics)}</div></div>')
+
+
+def _names(names: list, t: dict) -> str:
+    """The first NAMES_SHOWN names and how many more (784 pixel names would fill a screen); all
+    of them are in the embedded JSON."""
+    shown = ", ".join(map(str, names[:NAMES_SHOWN]))
+    return shown if len(names) <= NAMES_SHOWN else f"{shown}, … " + t["more"].format(n=len(names) - NAMES_SHOWN)
 
 
 def _curves(pg: Page, t: dict, history: dict) -> None:

@@ -219,3 +219,18 @@ def test_a_history_of_one_epoch_is_drawn_as_a_point(tmp_path, xor_config):
     figures = embedded((tmp_path / "one.html").read_text(), "nnctl-figures")
     curves = [trace for fig in figures for trace in fig["data"] if trace.get("name") == "loss"]
     assert [len(c["x"]) for c in curves] == [1] and curves[0]["mode"] == "lines+markers"
+
+
+def test_a_long_feature_list_is_cut_in_the_summary_and_whole_in_the_json(tmp_path):
+    names = [f"p{i}" for i in range(40)]
+    rows = [[*(f"{(i * j) % 7 / 7:.3f}" for j in range(40)), "ab"[i % 2]] for i in range(10)]
+    with open(tmp_path / "wide.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([[*names, "label"], *rows])
+    (tmp_path / "wide.yaml").write_text(
+        "data: {source: csv, path: wide.csv, target: label}\n"
+        "model: {layers: [{units: 2, activation: softmax}]}\ntrain: {loss: cross_entropy, epochs: 1}\n")
+    assert nnctl("train", "wide.yaml", "-q", "-o", "wide.npz", cwd=tmp_path).returncode == 0
+    assert nnctl("report", "wide.npz", "-q", cwd=tmp_path).returncode == 0
+    page = (tmp_path / "wide.html").read_text()
+    assert "p31, … (+8 more)" in page and "p32," not in page.split('id="nnctl-report"')[0]
+    assert embedded(page)["features"] == names
