@@ -234,3 +234,21 @@ def test_a_long_feature_list_is_cut_in_the_summary_and_whole_in_the_json(tmp_pat
     page = (tmp_path / "wide.html").read_text()
     assert "p31, … (+8 more)" in page and "p32," not in page.split('id="nnctl-report"')[0]
     assert embedded(page)["features"] == names
+
+
+def test_scores_spanning_orders_of_magnitude_get_a_log_axis(tmp_path):
+    # a run that blew up to 1e260 drew every other point flat on zero
+    sw = tmp_path / "sw"
+    (sw / "runs").mkdir(parents=True)
+    losses = {0: [0.5, 0.2], 1: [0.4, 0.1], 2: [1.0, 1e260]}
+    with open(sw / "trials.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["trial", "repeat", "seed", "status", "lr", "epochs", "seconds", "loss", "message"])
+        for trial, curve in losses.items():
+            w.writerow([trial, 0, 0, "ok", [0.01, 0.1, 1.0][trial], 2, 0.1, curve[-1], ""])
+            (sw / "runs" / f"{trial}-0.csv").write_text(f"epoch,loss\n1,{curve[0]}\n2,{curve[1]}\n")
+    assert nnctl("report", "sw", "-q", cwd=tmp_path).returncode == 0
+    page = (sw / "report.html").read_text()
+    by_mode = {fig["data"][0].get("mode"): fig for fig in embedded(page, "nnctl-figures")}
+    assert by_mode["lines"]["layout"]["yaxis"]["type"] == "log"  # the learning curves
+    assert by_mode["markers"]["layout"]["yaxis"]["type"] == "log"  # the score against lr
