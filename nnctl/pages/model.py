@@ -107,10 +107,9 @@ def _weights(pg: Page, t: dict, meta: dict, arrays: dict) -> None:
 
 
 def _on_data(pg: Page, t: dict, mf, data: str) -> dict:
-    from nnctl.data import csvtable as csvio
     from nnctl.tools import predict as predmod
 
-    tab = csvio.read_table(data, predmod.csv_delimiter(mf), source=data)
+    tab = predmod.read_input(mf, data)
     result = predmod.evaluate_table(mf, tab)
     pg.heading(t["on_data"].format(file=Path(data).name, rows=result["rows"]))
     overall = table([t["metric"], t["value"]],
@@ -135,9 +134,8 @@ def _on_data(pg: Page, t: dict, mf, data: str) -> dict:
                  yaxis={"type": "category", "autorange": "reversed"}),
             "confusion-chart", css="chart tall") + "</div>")
     if len(mf.features) == 2:
-        X = predmod.feature_matrix(mf, tab)
-        charts.append(f"<div><h3>{esc(t['boundary'])}</h3>"
-                      + _boundary(pg, mf, X, predmod.target_indices(mf, tab)) + "</div>")
+        X, true = predmod.labelled_rows(mf, tab)
+        charts.append(f"<div><h3>{esc(t['boundary'])}</h3>" + _boundary(pg, mf, X, true) + "</div>")
     pg.add('<div class="pair">' + "".join(charts) + "</div>")
     return {"file": data, **result}
 
