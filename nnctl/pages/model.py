@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.pages.html import Page, axes, esc, fmt, line_mode, plot_text, table
+from nnctl.pages.html import Page, axes, esc, fmt, line_mode, plot_text, table, value_axis
 from nnctl.pages.labels import labels
 
 HEATMAP_SIDE = 128  # rows and columns of a weight matrix drawn at most
@@ -68,7 +68,9 @@ def _curves(pg: Page, t: dict, history: dict) -> None:
         return
     traces = [{"x": epochs, "y": history[c], "mode": line_mode(epochs), "name": t[c]}
               for c in ("loss", "val_loss") if any(v is not None for v in history.get(c) or [])]
-    pg.add(pg.figure(traces, axes(t["epoch"], t["loss"], legend={"orientation": "h"}), "loss-chart"))
+    values = [v for trace in traces for v in trace["y"]]
+    pg.add(pg.figure(traces, axes(t["epoch"], t["loss"], legend={"orientation": "h"}, yaxis=value_axis(values)),
+                     "loss-chart"))
 
 
 def _other_columns(pg: Page, t: dict, history: dict) -> None:

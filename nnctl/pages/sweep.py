@@ -15,12 +15,11 @@ import math
 from pathlib import Path
 
 from nnctl.errors import NnctlError, UsageError
-from nnctl.pages.html import Page, axes, esc, fmt, line_mode, plot_text, table
+from nnctl.pages.html import LOG_RATIO, Page, axes, esc, fmt, line_mode, plot_text, table, value_axis
 from nnctl.pages.labels import labels
 from nnctl.pages.model import PALETTE
 
 BEST_CURVES = 5  # points whose runs' learning curves are drawn
-LOG_RATIO = 100.0  # a positive parameter spanning this factor or more gets a log axis
 
 
 def read_trials(folder: Path) -> tuple[list[dict], list[str], int]:
@@ -174,12 +173,6 @@ def _axis(values: list) -> dict:
     return {"log": False, "categories": sorted({_text(v) for v in values})}
 
 
-def _value_axis(values: list) -> dict:
-    """A log y axis for scores or losses spanning orders of magnitude: one run that blew up to
-    1e260 would otherwise flatten every other point onto zero."""
-    return {"type": "log"} if values and _axis(values)["log"] else {}
-
-
 def _parallel(pg: Page, t: dict, runs: list[dict], keys: list[str], metric: str) -> None:
     dims = []
     for k in keys:
@@ -215,7 +208,7 @@ def _against(pg: Page, t: dict, runs: list[dict], keys: list[str], metric: str) 
             [{"type": "scatter", "mode": "markers", "x": x, "y": scores, "marker": {"size": 7, "opacity": 0.7},
               "text": [f"{t['trial']} {r['trial']}, {t['repeat']} {r['repeat']}" for r in runs],
               "hovertemplate": "%{text}: %{x} → %{y:.4g}<extra></extra>"}],
-            axes(y=plot_text(metric), xaxis=xaxis, yaxis=_value_axis(scores))))
+            axes(y=plot_text(metric), xaxis=xaxis, yaxis=value_axis(scores))))
     pg.heading(t["score_vs"])
     pg.add('<div class="grid">' + "".join(charts) + "</div>")
 
@@ -240,4 +233,4 @@ def _curves(pg: Page, t: dict, best, runs: list[dict], metric: str) -> None:
         return
     pg.heading(t["learning"])
     values = [v for tr in traces for v in tr["y"] if v is not None]
-    pg.add(pg.figure(traces, axes(t["epoch"], plot_text(column), yaxis=_value_axis(values)), "curves-chart"))
+    pg.add(pg.figure(traces, axes(t["epoch"], plot_text(column), yaxis=value_axis(values)), "curves-chart"))

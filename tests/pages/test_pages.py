@@ -252,3 +252,15 @@ def test_scores_spanning_orders_of_magnitude_get_a_log_axis(tmp_path):
     by_mode = {fig["data"][0].get("mode"): fig for fig in embedded(page, "nnctl-figures")}
     assert by_mode["lines"]["layout"]["yaxis"]["type"] == "log"  # the learning curves
     assert by_mode["markers"]["layout"]["yaxis"]["type"] == "log"  # the score against lr
+
+
+def test_a_loss_falling_by_orders_of_magnitude_is_drawn_on_a_log_axis(tmp_path, xor_config):
+    # on a linear axis a loss from 0.7 to 1e-5 is an L: the whole curve after the first epochs sits on zero
+    r = nnctl("train", xor_config, "-q", "-o", "long.npz", "--set", "train.epochs=3000", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert nnctl("report", "long.npz", "-q", cwd=tmp_path).returncode == 0
+    page = (tmp_path / "long.html").read_text()
+    loss = embedded(page)["history"]["loss"]
+    assert max(loss) / min(loss) >= 100
+    chart = next(fig for fig in embedded(page, "nnctl-figures") if fig["data"][0].get("name") == "loss")
+    assert chart["layout"]["yaxis"]["type"] == "log"
