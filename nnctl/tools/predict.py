@@ -213,6 +213,14 @@ def _trained_loss(mf: ModelFile):
 CHUNK_CELLS = 1 << 22  # outputs evaluated at once: 32 MB of float64, whatever the class count
 
 
+def labelled_rows(mf: ModelFile, table) -> tuple[np.ndarray, np.ndarray]:
+    """A classifier's rows as read for evaluation: the raw features (n, n_features), before the
+    model's standardization, and the true class indices (n,)."""
+    features = _feature_columns(mf, table.header, True, table.source)
+    got = reader.load(table, features, [], table.column_index(mf.targets[0], "target"))
+    return got.X_aug[:, :-1], class_indices(mf, got.labels, table.source)
+
+
 def evaluate_table(mf: ModelFile, table) -> dict:
     """Loss, every metric of the model's kind, and the confusions of a classifier. A classifier is
     evaluated in chunks of rows, so memory stays bounded with many classes (no n × k one-hot)."""
