@@ -13,7 +13,7 @@ import sys
 import typer
 
 from nnctl import signals
-from nnctl.commands import common, config, export, gradcheck, info, plot, predict, sweep, train
+from nnctl.commands import common, config, export, gradcheck, info, plot, predict, report, sweep, train
 from nnctl.errors import ExitStatus
 
 app = typer.Typer(
@@ -30,7 +30,7 @@ COMMANDS = [
     (train.train, None), (predict.predict, None), (predict.evaluate, None), (info.info, None),
     (gradcheck.gradcheck, None), (gradcheck.explain, None), (plot.plot, None), (config.init, None),
     (config.show_config, "config"), (config.schema, None), (sweep.sweep, None), (export.export, None),
-    (config.completion, None),
+    (report.report, None), (config.completion, None),
 ]
 for _func, _name in COMMANDS:
     app.command(_name)(_func)

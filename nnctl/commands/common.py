@@ -4,6 +4,7 @@ Ctrl-C, 143 SIGTERM); a traceback only with --debug."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from contextlib import contextmanager
@@ -51,9 +52,8 @@ def guard(debug: bool):
     except MemoryError:
         if debug:
             raise
-        report.error("not enough memory for this run (the data or the network is too large for this "
-                     "machine); nothing was written")
-        raise typer.Exit(int(ExitStatus.BAD_INPUT)) from None
+        _out_of_memory(report)
+
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep Python from complaining at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -65,6 +65,8 @@ def guard(debug: bool):
             _signalled(report, wrapped)
         if debug:
             raise
+        if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:  # mmap and allocations outside Python's
+            _out_of_memory(report)
         report.error(f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)")
         raise typer.Exit(int(ExitStatus.FAILED)) from None
 
@@ -82,6 +84,12 @@ def _signalled(report, exc: BaseException):
     _reported[0] = True
     report.error(f"{'terminated (SIGTERM)' if term else 'interrupted (Ctrl-C)'}; no file was changed")
     raise typer.Exit(int(ExitStatus.TERMINATED if term else ExitStatus.INTERRUPTED)) from None
+
+
+def _out_of_memory(report) -> None:
+    report.error("not enough memory for this run (the data or the network is too large for this machine; "
+                 "a file larger than memory trains with data.stream: true, see docs/data.md); nothing was written")
+    raise typer.Exit(int(ExitStatus.BAD_INPUT)) from None
 
 
 def overrides(set_: list[str] | None, seed: int | None = None, epochs: int | None = None) -> list[str]:

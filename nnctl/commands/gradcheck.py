@@ -123,7 +123,10 @@ def explain(
                                             "ended with.", min=1)] = 1,
     model: Annotated[Path | None, typer.Option("--model", help="Start from this model file's weights.")] = None,
     full: Annotated[bool, typer.Option("--full", help="Every number of every matrix (default: 8×8 at most).")] = False,
-    format: Annotated[str, typer.Option("--format", help="rich (the terminal) or markdown (stdout).")] = "rich",
+    format: Annotated[str, typer.Option(
+        "--format", help="rich (the terminal), markdown (stdout) or html (a page; needs the report extra).")] = "rich",
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="--format html: the page to write (default <config stem>-explain.html).")] = None,
     lang: LangOpt = None,
     set_: SetOpt = None,
     seed: Annotated[int | None, typer.Option(help="Override seed.", min=0)] = None,
@@ -144,15 +147,26 @@ def explain(
         from nnctl.tools import explain as ex
         from nnctl.tools import gradcheck as gc
 
-        if format not in ("rich", "markdown"):
-            raise UsageError(f"--format: expected rich or markdown, got {format!r}")
+        if format not in ("rich", "markdown", "html"):
+            raise UsageError(f"--format: expected rich, markdown or html, got {format!r}")
+        if format != "html" and out is not None:
+            raise UsageError("--out goes with --format html (the other formats write to the terminal or stdout)")
         _ = translator(lang)
+        html_out = _page_target(config, out) if format == "html" and not json_ else None
         trainer = gc.float64_trainer(config, overrides(set_, seed), model)
         docs = ex.explain(trainer, rows, steps)
         if json_:
             report.emit_json(ex.as_json(docs[0]) if steps == 1 else {"steps": [ex.as_json(d) for d in docs]})
             return
         big = trainer.model.n_parameters > EXPLAIN_FULL_LIMIT and not full
+        if html_out is not None:
+            from nnctl.pages import explain as explain_page
+            from nnctl.pages.html import write
+
+            document = ex.as_json(docs[0]) if steps == 1 else {"steps": [ex.as_json(d) for d in docs]}
+            write(html_out, explain_page.page(docs, document, config.name, lang, full, big))
+            print(f"wrote {html_out}", file=sys.stderr)
+            return
         if big:
             print(_("{n} parameters: shapes and first rows only (--full shows all)").format(
                 n=trainer.model.n_parameters), file=sys.stderr)
@@ -160,3 +174,12 @@ def explain(
             sys.stdout.write(page.markdown(docs, full, big, _))
         else:
             page.render(docs, full, big, report.stdout, _)
+
+
+def _page_target(config: Path, out: Path | None) -> Path:
+    """explain --format html's page, checked before any work (and the report extra with it)."""
+    from nnctl.io.files import check_writable
+    from nnctl.pages.html import require_plotly
+
+    require_plotly("nnctl explain --format html")
+    return check_writable(out or Path(f"{config.stem}-explain.html"))

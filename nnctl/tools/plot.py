@@ -38,7 +38,7 @@ def training_points(mf: ModelFile) -> tuple[np.ndarray, np.ndarray] | None:
         cfg = validate(mf.meta["config"], "the model file's config")
         data_path = mf.meta.get("data_path")
         base = Path(data_path).parent if data_path else Path(".")
-        if cfg.data.source == "csv":
+        if hasattr(cfg.data, "path"):  # a CSV or Parquet file
             if not data_path or not Path(data_path).exists():
                 return None
             cfg.data.path = data_path
@@ -126,7 +126,7 @@ def _loss_panel(ax, history: dict) -> None:
     ax.grid(alpha=0.3)
 
 
-def _grid_extent(X: np.ndarray | None, mf: ModelFile):
+def grid_extent(X: np.ndarray | None, mf: ModelFile):
     if X is not None:
         lo, hi = X.min(axis=0), X.max(axis=0)
     elif mf.x_mean is not None:
@@ -139,7 +139,7 @@ def _grid_extent(X: np.ndarray | None, mf: ModelFile):
 
 def _boundary_panel(ax, mf: ModelFile, points) -> str | None:
     X = points[0] if points else None
-    lo, hi = _grid_extent(X, mf)
+    lo, hi = grid_extent(X, mf)
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 200), np.linspace(lo[1], hi[1], 200))
     out = mf.model.predict(mf.transform(np.c_[gx.ravel(), gy.ravel()])).astype(np.float64)
     classes = mf.classes or [0, 1]  # an mse model on 0/1 targets: its output read at 0.5
@@ -174,7 +174,7 @@ def _boundary_panel(ax, mf: ModelFile, points) -> str | None:
 
 def _curve_panel(ax, mf: ModelFile, points) -> None:
     X = points[0] if points else None
-    lo, hi = _grid_extent(X, mf)
+    lo, hi = grid_extent(X, mf)
     xs = np.linspace(lo[0], hi[0], 400)
     if points:
         ax.scatter(points[0][:, 0], points[1].astype(float), s=8, alpha=0.5, label="data")

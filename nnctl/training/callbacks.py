@@ -25,17 +25,29 @@ class Checkpointer:
             checkpoint.save(self.path, self.trainer)
 
 
+def metrics_columns(trainer: Trainer) -> list[str]:
+    """The columns of --metrics-csv: epoch, loss, val_loss, lr, the metrics, the validation
+    metrics (with a validation split), then train.diagnostics' columns."""
+    names, val = trainer.metric_names, trainer.prepared.split.X_val is not None
+    return ["epoch", "loss", "val_loss", "lr", *names, *(f"val_{n}" for n in names if val), *trainer.diag_names]
+
+
+def metrics_values(trainer: Trainer, r: EpochRecord) -> list:
+    """One record's values in metrics_columns' order; None where the epoch has no such number
+    (metrics are computed on logged epochs only, unless every epoch is asked for)."""
+    names, val = trainer.metric_names, trainer.prepared.split.X_val is not None
+    vm, dg = r.val_metrics or {}, r.diag or {}
+    return [r.epoch, r.loss, r.val_loss, r.lr, *(r.metrics.get(n) for n in names),
+            *(vm.get(n) for n in names if val), *(dg.get(n) for n in trainer.diag_names)]
+
+
 class MetricsCSV:
     """One row per epoch: epoch, loss, val_loss, lr, the metrics, then the validation metrics.
     Rows are flushed as they come, so the file can be followed while the run goes on."""
 
     def __init__(self, path: Path, trainer: Trainer):
-        names = trainer.metric_names
-        self.val = trainer.prepared.split.X_val is not None
-        self.names = names
-        self.diag = trainer.diag_names
-        self.columns = ["epoch", "loss", "val_loss", "lr", *names, *(f"val_{n}" for n in names if self.val),
-                        *self.diag]
+        self.trainer = trainer
+        self.columns = metrics_columns(trainer)
         trainer.compute_metrics_every_epoch()
         self.fh = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self.writer = csv.writer(self.fh, lineterminator="\n")
@@ -44,15 +56,8 @@ class MetricsCSV:
             self._row(record)
 
     def _row(self, r: EpochRecord) -> None:
-        def cell(v):
-            return "" if v is None else repr(float(v))
-
-        vm = r.val_metrics or {}
-        dg = r.diag or {}
-        self.writer.writerow([r.epoch, cell(r.loss), cell(r.val_loss), cell(r.lr),
-                              *(cell(r.metrics.get(n)) for n in self.names),
-                              *(cell(vm.get(n)) for n in self.names if self.val),
-                              *(cell(dg.get(n)) for n in self.diag)])
+        epoch, *values = metrics_values(self.trainer, r)
+        self.writer.writerow([epoch, *("" if v is None else repr(float(v)) for v in values)])
 
     def __call__(self, record: EpochRecord) -> None:
         self._row(record)

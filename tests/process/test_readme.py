@@ -29,7 +29,8 @@ def root_copy(tmp_path):
 
 def test_the_readme_is_a_short_page_with_the_two_set_up_commands():
     assert len(README.encode()) <= 15_500
-    assert "pip install -e '.[test]' && pytest                      # install the test extras and run the tests" \
+    assert "apt-get update && apt-get install -y chromium && pip install -e '.[test]' && pytest   # install the test " \
+           "extras and run the tests" \
         in README.splitlines()
     assert "pip install . && nnctl train configs/xor.yaml          # install and run the main job" \
         in README.splitlines()

@@ -119,7 +119,7 @@ def test_explain_from_a_trained_model_and_bad_flags(nnctl, xor_config):
     a = nnctl("explain", xor_config, "--json").json()
     b = nnctl("explain", xor_config, "--model", "xor.npz", "--json").json()
     assert b["forward"][0]["W"] != a["forward"][0]["W"] and b["loss"] < a["loss"]
-    assert nnctl("explain", xor_config, "--format", "html").code == 2
+    assert nnctl("explain", xor_config, "--format", "latex").code == 2
     assert nnctl("explain", xor_config, "--rows", "2", "--json").json()["rows"] == 2
 
 

@@ -37,6 +37,7 @@ def test_a_failed_save_keeps_the_finished_run_and_resume_saves_it(tmp_path):
     assert proc.wait(timeout=120) == 2, err
     assert "Traceback" not in err and "m.npz" in err and "kept in m.ckpt.npz" in err, err
     assert "nnctl train c.yaml --out m.npz --resume m.ckpt.npz" in err
+    assert "add --out" not in err and "another --out" in err  # --out was given
     (tmp_path / "m.npz").rmdir()
     again = run_nnctl(["train", "c.yaml", "--out", "m.npz", "--resume", "m.ckpt.npz", "--json"], tmp_path)
     assert again.returncode == 0, again.stderr
