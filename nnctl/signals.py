@@ -60,6 +60,19 @@ def foreign(reclaim_after: bool = False):
             install()
 
 
+def raised_within(exc: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or Terminated that `exc` wraps, if any: a signal raised inside an
+    import can come back as another error (a class body's `__set_name__` failing turns it into a
+    RuntimeError whose cause is the signal, as importing matplotlib does)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt | Terminated):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def exit_status(signum: int | None) -> int:
     """The shell's status for a process ended by this signal: 143 for SIGTERM, else 130."""
     from nnctl.errors import ExitStatus

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from nnctl.errors import ExitStatus, NnctlError
-from nnctl.signals import Terminated
+from nnctl.signals import Terminated, raised_within
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 
@@ -47,12 +47,8 @@ def guard(debug: bool):
             traceback.print_exc()
         report.error(str(exc))
         raise typer.Exit(int(exc.exit_status)) from None
-    except KeyboardInterrupt:
-        report.error("interrupted (Ctrl-C); no file was changed")
-        raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
-    except Terminated:
-        report.error("terminated (SIGTERM); no file was changed")
-        raise typer.Exit(int(ExitStatus.TERMINATED)) from None
+    except (KeyboardInterrupt, Terminated) as exc:
+        _signalled(report, exc)
     except MemoryError:
         if debug:
             raise
@@ -64,12 +60,30 @@ def guard(debug: bool):
         os.dup2(devnull, sys.stdout.fileno())
         raise typer.Exit(0) from None
     except Exception as exc:
+        wrapped = raised_within(exc)
+        if wrapped is not None:
+            _signalled(report, wrapped)
         if debug:
             raise
         if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:  # mmap and allocations outside Python's
             _out_of_memory(report)
         report.error(f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)")
         raise typer.Exit(int(ExitStatus.FAILED)) from None
+
+
+_reported: list[bool] = [False]
+
+
+def signal_reported() -> bool:
+    """Whether a command's guard has already said why it ended on a signal."""
+    return _reported[0]
+
+
+def _signalled(report, exc: BaseException):
+    term = isinstance(exc, Terminated)
+    _reported[0] = True
+    report.error(f"{'terminated (SIGTERM)' if term else 'interrupted (Ctrl-C)'}; no file was changed")
+    raise typer.Exit(int(ExitStatus.TERMINATED if term else ExitStatus.INTERRUPTED)) from None
 
 
 def _out_of_memory(report) -> None:

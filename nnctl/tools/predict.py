@@ -58,11 +58,9 @@ class _Formatter:
         return self._objects([_json_numbers(r) for r in out.tolist()])
 
     def _classes(self, out: np.ndarray) -> str:
+        idx = metricsmod.predicted_indices(out).tolist()
         if out.shape[1] == 1:  # bce: one sigmoid unit, the probability of classes[1]
             out = np.c_[1.0 - out[:, 0], out[:, 0]]
-            idx = (out[:, 1] > 0.5).astype(np.intp).tolist()
-        else:
-            idx = out.argmax(axis=1).tolist()
         labels = [self.labels[i] for i in idx]
         bad = ~np.isfinite(out).all(axis=1)
         if bad.any():
