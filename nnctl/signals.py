@@ -170,3 +170,13 @@ class Wakeup:
             self._previous = None
         self.reader.close()
         self._writer.close()
+
+
+def keep_from_pyarrow() -> None:
+    """pyarrow swaps in C handlers of its own for SIGINT and SIGTERM around each read (to cancel
+    it), and a signal arriving in that window or after never reached nnctl's handler: a sweep
+    reading its CSV through pyarrow ran on to the end after SIGTERM. nnctl owns the signals, so
+    pyarrow is told to leave them alone (its reads are short: chunks of a few MB)."""
+    import pyarrow
+
+    pyarrow.enable_signal_handlers(False)

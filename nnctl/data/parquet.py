@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnctl import signals
 from nnctl.data import reader
 from nnctl.errors import DataError, did_you_mean
 
@@ -21,6 +22,7 @@ def _pyarrow(source: str):
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(EXTRA, source=source) from None
+    signals.keep_from_pyarrow()
     return pa, pq
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnctl import signals
 from nnctl.errors import DataError
 
 CHUNK_BYTES = 2 << 20  # a chunk's size: large enough for the engines' speed, small beside the data
@@ -38,6 +39,7 @@ def csv_engine() -> str:
         import pyarrow.csv  # noqa: F401
     except ImportError:
         return "numpy"
+    signals.keep_from_pyarrow()
     return "arrow"
 
 
