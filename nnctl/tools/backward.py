@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.errors import NnctlError
+from nnctl.signals import Terminated
 from nnctl.tools import mistakes
 from nnctl.tools.gradcheck import GradcheckReport, check_gradients
 
@@ -74,9 +75,9 @@ def load_function(spec: str):
     module_spec = importlib.util.spec_from_file_location(f"nnctl_learner_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     try:
-        with _prints_to_stderr():
+        with _prints_to_stderr(), _beside(path):
             module_spec.loader.exec_module(module)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):  # Ctrl-C and SIGTERM are the user's, not the learner's error
         raise
     except BaseException as exc:  # the learner's file may raise anything: SyntaxError, SystemExit
         raise LearnerError(_their_traceback(exc, path, "loading the file"), source=str(file)) from None
@@ -92,6 +93,19 @@ def load_function(spec: str):
 def _prints_to_stderr():
     """A learner's print() calls go to stderr: stdout carries only --json's document."""
     return contextlib.redirect_stdout(sys.stderr)
+
+
+@contextlib.contextmanager
+def _beside(path: Path):
+    """The learner's own directory on sys.path, as `python mine.py` puts it: a file may import its
+    sibling modules (`from helpers import sigmoid`)."""
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
 
 
 TRACEBACK_FRAMES = 8  # the learner's innermost frames shown (a runaway recursion has thousands)
@@ -116,9 +130,9 @@ def call_learner(fn, path: Path, f: mistakes.Forward) -> tuple[list, list]:
             [z.copy() for z in f.Z], [a.copy() for a in f.A])
     name = getattr(fn, "__name__", "backward")
     try:
-        with _prints_to_stderr():
+        with _prints_to_stderr(), _beside(path):
             out = fn(*args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated):  # Ctrl-C and SIGTERM are the user's, not the learner's error
         raise
     except BaseException as exc:
         raise LearnerError(_their_traceback(exc, path, f"{name}(X, Y, W, b, Z, A)"), source=str(path)) from None

@@ -375,3 +375,32 @@ def test_a_learner_s_prints_do_not_spoil_the_json(nnctl, nets, write):
         """))
     r = nnctl("gradcheck", cfg, "--backward", chatty, "--json")
     assert r.code == 0 and r.json()["passed"] and "shapes" in r.stderr and "loading" in r.stderr
+
+
+def test_a_learner_s_file_imports_its_sibling_modules(nnctl, nets, write):
+    """`python mine.py` finds `helpers.py` beside it; so does --backward."""
+    cfg, _ = nets["221"]
+    write("helpers.py", textwrap.dedent(STUDENT_221))
+    mine = write("mine.py", "from helpers import correct as backward\n")
+    r = nnctl("gradcheck", cfg, "--backward", mine, "--rows", "4", "--json")
+    assert r.code == 0 and r.json()["passed"] is True, r.stderr
+
+
+@pytest.mark.parametrize(("signame", "code", "word"), [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted")])
+def test_a_signal_inside_the_learner_s_function_is_the_user_s_not_their_error(nets, write, signame, code, word):
+    """SIGTERM or Ctrl-C while their (slow) function runs: 143/130 as everywhere, not exit 2 blaming it."""
+    import subprocess
+    import sys
+
+    cfg, _ = nets["221"]
+    slow = write("slow.py", f"""
+        import os, signal
+
+        def backward(X, Y, W, b, Z, A):
+            os.kill(os.getpid(), signal.{signame})
+            return [], []
+        """)
+    r = subprocess.run([sys.executable, "-m", "nnctl", "gradcheck", str(cfg), "--backward", str(slow), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == code and word in r.stderr and r.stdout == ""
+    assert "Traceback" not in r.stderr and "slow.py" not in r.stderr
