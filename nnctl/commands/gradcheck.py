@@ -67,10 +67,13 @@ def gradcheck(
         n = min(rows or samples or 100, s.X_train.shape[0])
         if backward is not None:
             from nnctl.render.backward import print_backward
-            from nnctl.tools.backward import check_backward
+            from nnctl.tools.backward import LearnerError, check_backward
 
-            rep = check_backward(backward, trainer.model, s.X_train[:n], s.Y_train[:n], trainer.prepared.loss,
-                                 cfg.train.weight_decay, tol, eps)
+            try:
+                rep = check_backward(backward, trainer.model, s.X_train[:n], s.Y_train[:n], trainer.prepared.loss,
+                                     cfg.train.weight_decay, tol, eps)
+            except LearnerError as err:  # a student's error in the student's language
+                raise err.translated(_) from None
             if json_:
                 report.emit_json(rep.as_dict())
             elif not quiet:

@@ -25,9 +25,36 @@ from nnctl.tools.gradcheck import GradcheckReport, check_gradients
 RTOL = 1e-6  # "matches to 1e-6 relative": the learner's float64 arithmetic differs from nnctl's in round-off
 
 
+# What can go wrong with the learner's file, one sentence each: gettext msgids, translated where
+# the command shows them (the message itself stays English, as every NnctlError's).
+LEARNER_MESSAGES = {
+    "no_file": "no such file; expected a Python file that defines {name}(X, Y, W, b, Z, A)",
+    "load_raised": "loading the file raised {error}",
+    "call_raised": "{name}(X, Y, W, b, Z, A) raised {error}",
+    "no_function": "defines no function '{name}'",
+    "no_function_but": "defines no function '{name}' (it defines {found}; name one with {file}:NAME)",
+    "returned": "{name} returned {type}; expected (dW, db): two lists of {layers} arrays, one per layer",
+    "not_numbers": "{name} returned something that is not an array of numbers: {error}",
+}
+
+
 class LearnerError(NnctlError):
     """The learner's file cannot be loaded, or their function raises or returns something unusable:
     exit 2, with their own traceback lines."""
+
+    def __init__(self, key: str, *, source: str, lines: str = "", **params):
+        self.key, self.params, self.lines = key, params, lines
+        super().__init__(self._text(lambda text: text), source=source)
+
+    def _text(self, _) -> str:
+        return "\n".join([_(LEARNER_MESSAGES[self.key]).format(**self.params), *filter(None, [self.lines])])
+
+    def translated(self, _) -> LearnerError:
+        """The same error in the language of `_` (gettext's); names, lines and numbers unchanged."""
+        err = LearnerError(self.key, source=self.source, lines=self.lines, **self.params)
+        err.message = err._text(_)
+        err.args = (str(err),)
+        return err
 
 
 @dataclass
@@ -70,8 +97,7 @@ def load_function(spec: str):
     name = name or "backward"
     path = Path(file)
     if not path.is_file():
-        raise LearnerError("no such file; expected a Python file that defines "
-                           f"{name}(X, Y, W, b, Z, A)", source=f"--backward {file}")
+        raise LearnerError("no_file", name=name, source=f"--backward {file}")
     module_spec = importlib.util.spec_from_file_location(f"nnctl_learner_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     try:
@@ -80,13 +106,14 @@ def load_function(spec: str):
     except (KeyboardInterrupt, Terminated):  # Ctrl-C and SIGTERM are the user's, not the learner's error
         raise
     except BaseException as exc:  # the learner's file may raise anything: SyntaxError, SystemExit
-        raise LearnerError(_their_traceback(exc, path, "loading the file"), source=str(file)) from None
+        raise LearnerError("load_raised", error=_error(exc), lines=_their_traceback(exc, path),
+                           source=str(file)) from None
     fn = getattr(module, name, None)
     if not callable(fn):
         found = [k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
                  and getattr(v, "__module__", None) == module.__name__]
-        raise LearnerError(f"defines no function {name!r}" + (f" (it defines {', '.join(found)}; "
-                           f"name one with {file}:NAME)" if found else ""), source=str(file))
+        raise LearnerError("no_function_but" if found else "no_function", name=name, found=", ".join(found),
+                           file=file, source=str(file))
     return fn, path
 
 
@@ -111,11 +138,14 @@ def _beside(path: Path):
 TRACEBACK_FRAMES = 8  # the learner's innermost frames shown (a runaway recursion has thousands)
 
 
-def _their_traceback(exc: BaseException, path: Path, what: str) -> str:
-    """The exception and the traceback's lines in the learner's own file (nnctl's and NumPy's
-    frames left out)."""
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _their_traceback(exc: BaseException, path: Path) -> str:
+    """The traceback's lines in the learner's own file (nnctl's and NumPy's frames left out)."""
     mine = path.resolve()
-    lines = [f"{what} raised {type(exc).__name__}: {exc}"]
+    lines = []
     if isinstance(exc, SyntaxError) and exc.lineno:
         lines.append(f'  File "{path}", line {exc.lineno}\n    {(exc.text or "").strip()}')
     frames = [fr for fr in traceback.extract_tb(exc.__traceback__) if Path(fr.filename).resolve() == mine]
@@ -135,17 +165,16 @@ def call_learner(fn, path: Path, f: mistakes.Forward) -> tuple[list, list]:
     except (KeyboardInterrupt, Terminated):  # Ctrl-C and SIGTERM are the user's, not the learner's error
         raise
     except BaseException as exc:
-        raise LearnerError(_their_traceback(exc, path, f"{name}(X, Y, W, b, Z, A)"), source=str(path)) from None
+        raise LearnerError("call_raised", name=name, error=_error(exc), lines=_their_traceback(exc, path),
+                           source=str(path)) from None
     L = len(f.W)
     if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(
             isinstance(part, (tuple, list)) and len(part) == L for part in out)):
-        raise LearnerError(f"{name} returned {type(out).__name__}; expected (dW, db): two lists of {L} "
-                           "arrays, one per layer", source=str(path))
+        raise LearnerError("returned", name=name, type=type(out).__name__, layers=L, source=str(path))
     try:
         return ([np.asarray(g, dtype=np.float64) for g in out[0]], [np.asarray(g, dtype=np.float64) for g in out[1]])
     except (TypeError, ValueError) as exc:
-        raise LearnerError(f"{name} returned something that is not an array of numbers: {exc}",
-                           source=str(path)) from None
+        raise LearnerError("not_numbers", name=name, error=exc, source=str(path)) from None
 
 
 def forward_of(model, X: np.ndarray, Y: np.ndarray, loss, weight_decay: float) -> mistakes.Forward:

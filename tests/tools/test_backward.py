@@ -404,3 +404,19 @@ def test_a_signal_inside_the_learner_s_function_is_the_user_s_not_their_error(ne
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == code and word in r.stderr and r.stdout == ""
     assert "Traceback" not in r.stderr and "slow.py" not in r.stderr
+
+
+def test_a_learner_s_file_that_fails_is_told_in_their_language(nnctl, nets, write):
+    """--lang zh: the sentence in Chinese, their file's lines and Python's own error unchanged."""
+    cfg, _ = nets["221"]
+    syntax = write("syntax.py", "def backward(X, Y, W, b, Z, A)\n    return 1\n")
+    r = nnctl("gradcheck", cfg, "--backward", syntax, "--lang", "zh")
+    assert r.code == 2 and "加载该文件时抛出 SyntaxError" in r.stderr and "line 1" in r.stderr
+    assert "loading the file" not in r.stderr
+    r = nnctl("gradcheck", cfg, "--backward", f"{syntax}:other", "--lang", "zh")
+    assert r.code == 2 and "抛出" in r.stderr
+    none = write("none.py", "def backward(X, Y, W, b, Z, A):\n    pass\n")
+    r = nnctl("gradcheck", cfg, "--backward", none, "--lang", "zh")
+    assert r.code == 2 and "backward 返回了 NoneType" in r.stderr
+    r = nnctl("gradcheck", cfg, "--backward", none)
+    assert r.code == 2 and "backward returned NoneType; expected (dW, db)" in r.stderr

@@ -28,9 +28,11 @@ def test_the_compiled_catalog_is_up_to_date_with_its_po():
 def _msgids() -> set[str]:
     """Every string the code passes to gettext, and the sentence tables it translates."""
     from nnctl.render.explain import BATCH, OUTPUT_GRADIENT
+    from nnctl.tools.backward import LEARNER_MESSAGES
     from nnctl.tools.mistakes import MESSAGES
 
     ids = set(MESSAGES.values()) | set(BATCH.values()) | {why for _, why in OUTPUT_GRADIENT.values()}
+    ids |= set(LEARNER_MESSAGES.values())
     ids |= {"pass", "pass (atol)", "n/a (kinks)", "FAIL", "pass (kink)"}  # the verdicts
     for f in ("render/gradcheck.py", "render/backward.py", "render/explain.py", "commands/gradcheck.py"):
         for node in ast.walk(ast.parse((ROOT / "nnctl" / f).read_text(encoding="utf-8"))):
