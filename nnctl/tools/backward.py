@@ -190,10 +190,15 @@ def _bias_shapes(got: np.ndarray, units: int) -> bool:
     return got.shape in ((units,), (1, units)) or (units == 1 and got.size == 1 and got.ndim <= 2 and got.shape[0] == 1)
 
 
+def _floor(right: np.ndarray) -> float:
+    """Differences below this are round-off: where the right value is ~0, relative error means nothing."""
+    return max(1e-12, 1e-9 * float(np.abs(right).max(initial=0.0)))
+
+
 def judge(name: str, got: np.ndarray, right: np.ndarray, options, named, dZ: np.ndarray, tol: float,
           kink_right: np.ndarray | None = None) -> TensorVerdict:
     """One tensor: a pass, or a fail with the mistake named when a recomputed one matches."""
-    floor = max(1e-12, 1e-9 * float(np.abs(right).max(initial=0.0)))  # round-off where the right value is ~0
+    floor = _floor(right)
     is_bias = name.startswith("b")
     layer = int(name[1:])
     if is_bias and got.shape != right.shape and _bias_shapes(got, right.shape[0]):
@@ -214,7 +219,7 @@ def judge(name: str, got: np.ndarray, right: np.ndarray, options, named, dZ: np.
 
 
 def _shape_mistake(name: str, layer: int, got: np.ndarray, right: np.ndarray, dZ: np.ndarray):
-    floor = max(1e-12, 1e-9 * float(np.abs(right).max(initial=0.0)))
+    floor = _floor(right)
     if name.startswith("b") and got.shape[:1] == dZ.shape[:1] and got.size == dZ.size:
         return mistakes.mistake("bias_not_summed", got=tuple(got.shape), layer=layer, units=right.shape[0])
     if got.shape == right.T.shape and mistakes.close(got, right.T, RTOL, floor).all():
