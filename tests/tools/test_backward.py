@@ -420,3 +420,27 @@ def test_a_learner_s_file_that_fails_is_told_in_their_language(nnctl, nets, writ
     assert r.code == 2 and "backward 返回了 NoneType" in r.stderr
     r = nnctl("gradcheck", cfg, "--backward", none)
     assert r.code == 2 and "backward returned NoneType; expected (dW, db)" in r.stderr
+
+
+def test_a_two_class_softmax_bias_is_not_called_scaled_by_coincidence(nnctl, write):
+    """With 2 softmax units every output-bias gradient is (g, −g), a multiple of the right one whatever
+    the mistake: σ' applied on top of softmax-with-cross-entropy must not be reported as 'a constant
+    factor' there while the weights match no mistake."""
+    cfg = write("two.yaml", """
+        seed: 0
+        data: {source: spiral}
+        model:
+          init: {name: normal, std: 0.5, bias: same}
+          layers: [{units: 4, activation: tanh}, {units: 2, activation: softmax}]
+        train: {loss: cross_entropy}
+        """)
+    student = write("twice.py", """
+        def backward(X, Y, W, b, Z, A):
+            d_out = (A[2] - Y) / len(X) * A[2] * (1 - A[2])   # a sigmoid's σ' on top of softmax + CE
+            d_hid = d_out @ W[1].T * (1 - A[1] ** 2)
+            return [X.T @ d_hid, A[1].T @ d_out], [d_hid.sum(axis=0), d_out.sum(axis=0)]
+        """)
+    r = nnctl("gradcheck", cfg, "--backward", student, "--rows", "4", "--json")
+    doc = r.json()
+    assert r.code == 1 and not doc["passed"]
+    assert [p["diagnosis"] for p in doc["params"]] == [None] * 4
