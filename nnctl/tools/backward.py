@@ -12,6 +12,7 @@ import contextlib
 import importlib.util
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,11 +171,22 @@ def call_learner(fn, path: Path, f: mistakes.Forward) -> tuple[list, list]:
     L = len(f.W)
     if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(
             isinstance(part, (tuple, list)) and len(part) == L for part in out)):
-        raise LearnerError("returned", name=name, type=type(out).__name__, layers=L, source=str(path))
+        raise LearnerError("returned", name=name, type=_kind_of(out), layers=L, source=str(path))
     try:
-        return ([np.asarray(g, dtype=np.float64) for g in out[0]], [np.asarray(g, dtype=np.float64) for g in out[1]])
-    except (TypeError, ValueError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", np.exceptions.ComplexWarning)  # an imaginary part is not a gradient
+            return ([np.asarray(g, dtype=np.float64) for g in out[0]],
+                    [np.asarray(g, dtype=np.float64) for g in out[1]])
+    except (TypeError, ValueError, np.exceptions.ComplexWarning) as exc:
         raise LearnerError("not_numbers", name=name, error=exc, source=str(path)) from None
+
+
+def _kind_of(out) -> str:
+    """What came back, one level deep: `NoneType`, `(dict, dict)`, `(list[3], list[3], list[3])`."""
+    if not isinstance(out, (tuple, list)):
+        return type(out).__name__
+    parts = (f"{type(p).__name__}[{len(p)}]" if isinstance(p, (tuple, list)) else type(p).__name__ for p in out)
+    return f"({', '.join(parts)})"
 
 
 def forward_of(model, X: np.ndarray, Y: np.ndarray, loss, weight_decay: float) -> mistakes.Forward:
@@ -186,8 +198,9 @@ def forward_of(model, X: np.ndarray, Y: np.ndarray, loss, weight_decay: float) -
 
 
 def _bias_shapes(got: np.ndarray, units: int) -> bool:
-    """A bias gradient kept 2-D by keepdims, (1, k), is the same gradient."""
-    return got.shape in ((units,), (1, units)) or (units == 1 and got.size == 1 and got.ndim <= 2 and got.shape[0] == 1)
+    """A bias gradient kept 2-D by keepdims, (1, k), is the same gradient; so is a one-unit layer's
+    as a plain number (`np.sum(d_out)` without an axis)."""
+    return got.shape in ((units,), (1, units)) or (units == 1 and got.size == 1 and got.ndim <= 2)
 
 
 def _floor(right: np.ndarray) -> float:
@@ -205,6 +218,8 @@ def judge(name: str, got: np.ndarray, right: np.ndarray, options, named, dZ: np.
         got = got.reshape(right.shape)
     if got.shape != right.shape:
         return TensorVerdict(name, False, float("inf"), _shape_mistake(name, layer, got, right, dZ), got, right)
+    if not np.isfinite(got).all():  # NaN or inf: fails, and matches no mistake
+        return TensorVerdict(name, False, float("nan"), None, got, right)
     gap = np.abs(got - right)
     rel = np.where(gap <= floor, 0.0, gap / np.maximum(np.maximum(np.abs(got), np.abs(right)), floor))
     max_rel = float(rel.max(initial=0.0))

@@ -444,3 +444,36 @@ def test_a_two_class_softmax_bias_is_not_called_scaled_by_coincidence(nnctl, wri
     doc = r.json()
     assert r.code == 1 and not doc["passed"]
     assert [p["diagnosis"] for p in doc["params"]] == [None] * 4
+
+
+def test_what_students_return_is_read_or_refused_in_one_line(nnctl, nets, write):
+    """A one-unit bias as a plain number (np.sum without an axis) is that gradient (it was an internal
+    error); NaN fails quietly (no NumPy warnings); dicts and complex numbers are refused, saying what came."""
+    cfg, _ = nets["221"]
+    mine = write("mine.py", textwrap.dedent(STUDENT_221) + textwrap.dedent("""
+        def scalar_bias(X, Y, W, b, Z, A):
+            dW, db = correct(X, Y, W, b, Z, A)
+            return dW, [db[0], float(np.sum(db[1]))]
+
+        def nan(X, Y, W, b, Z, A):
+            dW, db = correct(X, Y, W, b, Z, A)
+            return [dW[0] * np.nan, dW[1]], db
+
+        def dicts(X, Y, W, b, Z, A):
+            dW, db = correct(X, Y, W, b, Z, A)
+            return dict(enumerate(dW)), dict(enumerate(db))
+
+        def complex_(X, Y, W, b, Z, A):
+            dW, db = correct(X, Y, W, b, Z, A)
+            return [g + 1j for g in dW], db
+        """))
+    r = nnctl("gradcheck", cfg, "--backward", f"{mine}:scalar_bias", "--rows", "4", "--json")
+    assert r.code == 0 and r.json()["passed"] is True, r.stderr
+    r = nnctl("gradcheck", cfg, "--backward", f"{mine}:nan", "--rows", "4", "--json")
+    doc = r.json()
+    assert r.code == 1 and [p["passed"] for p in doc["params"]] == [False, True, True, True]
+    assert doc["params"][0]["diagnosis"] is None and "Warning" not in r.stderr
+    r = nnctl("gradcheck", cfg, "--backward", f"{mine}:dicts")
+    assert r.code == 2 and "returned (dict, dict); expected (dW, db)" in r.stderr
+    r = nnctl("gradcheck", cfg, "--backward", f"{mine}:complex_")
+    assert r.code == 2 and "not an array of numbers" in r.stderr and "imaginary" in r.stderr
