@@ -9,6 +9,7 @@ names the mistake where a tensor differs by recomputing each classic one (`mista
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import importlib.util
 import sys
 import traceback
@@ -32,6 +33,8 @@ LEARNER_MESSAGES = {
     "no_file": "no such file; expected a Python file that defines {name}(X, Y, W, b, Z, A)",
     "load_raised": "loading the file raised {error}",
     "call_raised": "{name}(X, Y, W, b, Z, A) raised {error}",
+    "notebook": "a notebook, not a Python file: put the function in a .py file (Jupyter: File → Save and "
+                "Export Notebook As → Executable Script)",
     "no_function": "defines no function '{name}'",
     "no_function_but": "defines no function '{name}' (it defines {found}; name one with {file}:NAME)",
     "returned": "{name} returned {type}; expected (dW, db): two lists of {layers} arrays, one per layer",
@@ -99,7 +102,12 @@ def load_function(spec: str):
     path = Path(file)
     if not path.is_file():
         raise LearnerError("no_file", name=name, source=f"--backward {file}")
-    module_spec = importlib.util.spec_from_file_location(f"nnctl_learner_{path.stem}", path)
+    if path.suffix.lower() == ".ipynb":
+        raise LearnerError("notebook", source=str(file))
+    # Any file name is Python source here (mine.txt, a script without a suffix): importlib's own
+    # guess from the suffix would find no loader for them.
+    loader = importlib.machinery.SourceFileLoader(f"nnctl_learner_{path.stem}", str(path))
+    module_spec = importlib.util.spec_from_file_location(loader.name, path, loader=loader)
     module = importlib.util.module_from_spec(module_spec)
     try:
         with _prints_to_stderr(), _beside(path):

@@ -477,3 +477,16 @@ def test_what_students_return_is_read_or_refused_in_one_line(nnctl, nets, write)
     assert r.code == 2 and "returned (dict, dict); expected (dW, db)" in r.stderr
     r = nnctl("gradcheck", cfg, "--backward", f"{mine}:complex_")
     assert r.code == 2 and "not an array of numbers" in r.stderr and "imaginary" in r.stderr
+
+
+def test_a_file_without_the_py_suffix_is_read_and_a_notebook_is_refused(nnctl, nets, write):
+    """mine.txt or a suffixless script is Python source (it was an internal error, exit 1); a Jupyter
+    notebook is refused in one line that says how to get a .py out of it."""
+    cfg, _ = nets["221"]
+    for name in ("mine.txt", "mine"):
+        f = write(name, textwrap.dedent(STUDENT_221))
+        r = nnctl("gradcheck", cfg, "--backward", f"{f}:correct", "--rows", "4", "--json")
+        assert r.code == 0 and r.json()["passed"] is True, r.stderr
+    nb = write("mine.ipynb", '{"cells": [], "metadata": {}, "nbformat": 4}')
+    r = nnctl("gradcheck", cfg, "--backward", nb)
+    assert r.code == 2 and "a notebook, not a Python file" in r.stderr and "internal error" not in r.stderr
