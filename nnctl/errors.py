@@ -7,7 +7,7 @@ from enum import IntEnum
 
 
 class ExitStatus(IntEnum):
-    """Exit codes that scripts can trust (SPEC.md, "Commands")."""
+    """Exit codes that scripts can trust (README, "Exit codes")."""
 
     OK = 0
     FAILED = 1  # training diverged, or a gradient check found a mismatch

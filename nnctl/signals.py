@@ -9,12 +9,13 @@ the process, which a shell also reports as 143.
 `stop_requests(flag)` switches both signals, for the length of a training, to "stop between two
 batches" (the trainer reads the flag), so that a consistent checkpoint can be written; a second
 signal stops at once. `reclaim()` reinstalls nnctl's handlers after a library that installs its
-own (Ray does, in `ray.init`).
+own (Ray does, in `ray.init`); `foreign()` wraps calls into such a library.
 """
 
 from __future__ import annotations
 
 import signal
+from contextlib import contextmanager
 
 
 class Terminated(BaseException):  # noqa: N818 - a signal, like KeyboardInterrupt
@@ -35,6 +36,28 @@ def install() -> None:
 
 
 reclaim = install
+
+
+@contextmanager
+def foreign(reclaim_after: bool = False):
+    """Around a call into a library that handles signals its own way (Ray): a signal received
+    there still ends as nnctl's KeyboardInterrupt or Terminated. Ray's driver handler turns
+    SIGTERM into `sys.exit(15)`, and an exception raised by a handler inside a C extension's call
+    comes back as a SystemError whose context is that exception. With `reclaim_after`, nnctl's
+    handlers are reinstalled when the call ends (`ray.init` installs Ray's)."""
+    try:
+        yield
+    except SystemExit as exc:
+        if exc.code == signal.SIGTERM:
+            raise Terminated from None
+        raise
+    except SystemError as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt | Terminated):
+            raise exc.__context__ from None
+        raise
+    finally:
+        if reclaim_after:
+            install()
 
 
 def exit_status(signum: int | None) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -72,6 +74,23 @@ XOR = """
     """
 
 
+# Minibatches, validation and Adam: a run with state in every part a checkpoint keeps.
+MINIBATCH = """
+    seed: 3
+    data: {source: moons, n: 120, noise: 0.2, validation_split: 0.25}
+    model:
+      layers:
+        - {units: 8, activation: tanh}
+        - {units: 1, activation: sigmoid}
+    train:
+      loss: bce
+      optimizer: {name: adam, lr: 0.01}
+      batch_size: 16
+      epochs: 12
+      log_every: 4
+    """
+
+
 # A user's plugin file: Swish, and a BadSwish that forgets the product rule in its derivative.
 PLUGINS = """
     import numpy as np
@@ -96,3 +115,21 @@ def xor_config(write):
 def _in_tmp(tmp_path, monkeypatch):
     """Every test runs in its own folder, so default outputs never land in the repository."""
     monkeypatch.chdir(tmp_path)
+
+
+NNCTL = [sys.executable, "-m", "nnctl"]
+
+
+def run_nnctl(args, cwd, **kw) -> subprocess.CompletedProcess:
+    """`python -m nnctl ARGS` in a real process, in `cwd`, its output captured as text."""
+    return subprocess.run([*NNCTL, *map(str, args)], cwd=cwd, capture_output=True, text=True, **kw)
+
+
+def one_error(r, *words, code=2):
+    """The command failed with `code` and exactly one `error:` line holding every word."""
+    assert r.returncode == code, r
+    assert "Traceback" not in r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, r.stderr
+    for w in words:
+        assert w in r.stderr, (w, r.stderr)

@@ -26,7 +26,7 @@ def init(
     Example: nnctl init csv --out my.yaml
     """
     with guard(debug):
-        from nnctl.io import modelfile
+        from nnctl.io import files
         from nnctl.starters import STARTERS, for_file, sweep_section
 
         if kind not in STARTERS:
@@ -37,9 +37,9 @@ def init(
             return
         if out.exists() and not force:
             raise UsageError("already exists; pass --force to overwrite it", source=str(out))
-        modelfile.check_writable(out)
+        files.check_writable(out)
         text = for_file(text, kind, str(out))
-        modelfile.atomic_write(out, lambda fh: fh.write(text.encode()))
+        files.atomic_write(out, lambda fh: fh.write(text.encode()))
         if not quiet:
             print(f"wrote {out}: edit it, then run nnctl train {out}", file=sys.stderr)
 
@@ -68,11 +68,10 @@ def schema(debug: DebugOpt = False) -> None:
     Example: nnctl schema > nnctl.config.schema.json
     """
     with guard(debug):
-        import json
-
         from nnctl.config.loader import json_schema
+        from nnctl.io import jsonio
 
-        sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+        sys.stdout.write(jsonio.dumps(json_schema(), indent=2) + "\n")
 
 
 SHELLS = ("bash", "zsh", "fish")

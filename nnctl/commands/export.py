@@ -27,14 +27,11 @@ def export(
     Example: nnctl export iris.npz --out iris.onnx
     """
     with guard(debug):
-        from nnctl.io import modelfile
-        from nnctl.tools.export import check_exportable
-        from nnctl.tools.export import export as write_onnx
+        from nnctl.io import files
+        from nnctl.tools.export import export_file
 
         target = out or Path(f"{model.stem}.onnx")
-        modelfile.check_writable(target)
-        meta, _ = modelfile.inspect(model)  # the same checks as predict; a plugin is named, never run
-        check_exportable(meta, str(model))
-        write_onnx(modelfile.load(model), target, opset)
+        files.check_writable(target)
+        meta = export_file(model, target, opset)
         if not quiet:
             print(f"wrote {target} (opset {opset}): inputs input[N, {len(meta['features'])}]", file=sys.stderr)

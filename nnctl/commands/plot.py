@@ -29,12 +29,12 @@ def plot(
     Needs the plot extra: pip install 'nnctl[plot]'. Example: nnctl plot a.npz b.npz --out ab.png
     """
     with guard(debug):
-        from nnctl.io import modelfile
+        from nnctl.io import files, modelfile
         from nnctl.tools.plot import plot_compare, plot_model
 
         first = models[0]
         target = out or Path(f"{first.stem}.png" if len(models) == 1 else f"{first.stem}-compare.png")
-        modelfile.check_writable(target)  # like every output file: in the current folder
+        files.check_writable(target)  # like every output file: in the current folder
         if len(models) > 1:
             panels = plot_compare([(m.name, modelfile.inspect(m)[0]) for m in models], target)
         else:

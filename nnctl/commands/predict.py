@@ -32,13 +32,13 @@ def predict(
     Example: nnctl predict iris.npz datasets/iris.csv --proba > predictions.csv
     """
     with guard(debug):
-        from nnctl.io import modelfile
+        from nnctl.io import files, modelfile
         from nnctl.tools import predict as predmod
 
         if format not in ("csv", "json"):
             raise UsageError(f"--format: expected csv or json, got {format!r}")
         if output is not None:
-            modelfile.check_writable(output)
+            files.check_writable(output)
         mf = modelfile.load(model, plugin_files=plugin)
         if proba and not mf.classes:
             print(f"note: --proba does not apply to {model}: a regression model has no classes, so its "
@@ -51,7 +51,7 @@ def predict(
             if output is None:
                 run(_write_stdout)
             else:  # the file appears, whole, only when every row succeeded
-                modelfile.atomic_write(output, lambda out: run(lambda text: out.write(text.encode())))
+                files.atomic_write(output, lambda out: run(lambda text: out.write(text.encode())))
 
 
 def _write_stdout(text: str) -> None:
@@ -80,9 +80,6 @@ def _open_input(path: str):
         yield fh
 
 
-SHOWN_CLASSES = 20  # evaluate's terminal view: a full confusion matrix up to this many classes
-
-
 def evaluate(
     model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
     data: Annotated[str, typer.Argument(help="Labelled CSV (features and target columns), or -.",
@@ -97,36 +94,16 @@ def evaluate(
     Example: nnctl evaluate iris.npz datasets/iris.csv --json
     """
     with guard(debug):
-        from nnctl import render as report
+        from nnctl import render
         from nnctl.data import csvtable as csvio
         from nnctl.io import modelfile
+        from nnctl.render.model import evaluation
         from nnctl.tools import predict as predmod
 
         mf = modelfile.load(model, plugin_files=plugin)
         table = csvio.read_table(data, predmod.csv_delimiter(mf), source="stdin" if data == "-" else data)
         result = predmod.evaluate_table(mf, table)
         if json_:
-            report.emit_json(result)
-            return
-        if quiet:
-            return
-        rows = [["loss", report.fmt(result["loss"])], ["rows", str(result["rows"])]]
-        rows += [[k, report.fmt(v, 4)] for k, v in result["metrics"].items()]
-        report.print_table(f"{model} on {data}", ["metric", "value"], rows)
-        from nnctl.core.metrics import threshold_note
-
-        note = threshold_note(result.get("at_threshold", 0), result["rows"])
-        if note:
-            print(note, file=sys.stderr)
-        if "classes" not in result:
-            return
-        labels = [str(c) for c in result["classes"]]
-        if len(labels) <= SHOWN_CLASSES:
-            report.print_table("confusion matrix (rows: true, columns: predicted)", ["", *labels],
-                               [[lab, *map(str, r)] for lab, r in zip(labels, result["confusion_matrix"],
-                                                                       strict=True)])
-        else:
-            top = result["confusions"][:SHOWN_CLASSES]
-            report.print_table(f"the {len(top)} most frequent confusions of {len(labels)} classes",
-                               ["true", "predicted", "rows"],
-                               [[str(c["true"]), str(c["predicted"]), str(c["count"])] for c in top])
+            render.emit_json(result)
+        elif not quiet:
+            evaluation(f"{model} on {data}", result)

@@ -66,7 +66,8 @@ def train(
             if exc.checkpoint is None:
                 raise
             hint = f"once there is room, save it without training again with {resume_with(exc.checkpoint)}"
-            raise WriteError(f"{exc.message}: {hint} (add --out to write elsewhere)", source=exc.source) from None
+            elsewhere = "(or give another --out)" if out else "(add --out to write elsewhere)"
+            raise WriteError(f"{exc.message}: {hint} {elsewhere}", source=exc.source) from None
         finally:
             progress.stop()
         if json_:

@@ -7,6 +7,7 @@ expected, what was given, and a "did you mean" for typos.
 
 from __future__ import annotations
 
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,12 @@ def _model_at(raw: Any, loc: tuple) -> tuple[type[BaseModel] | None, tuple]:
     i = 0
     while i < len(loc):
         key = loc[i]
-        if isinstance(model, type) and issubclass(model, BaseModel) and key in model.model_fields:
+        model = _optional_arm(model)
+        if typing.get_origin(model) is dict and isinstance(key, str):  # a mapping of models by the user's keys
+            path.append(key)
+            node = node.get(key) if isinstance(node, dict) else None
+            model = typing.get_args(model)[1]
+        elif isinstance(model, type) and issubclass(model, BaseModel) and key in model.model_fields:
             path.append(key)
             node = node.get(key) if isinstance(node, dict) else None
             model = model.model_fields[key].annotation
@@ -57,6 +63,15 @@ def _model_at(raw: Any, loc: tuple) -> tuple[type[BaseModel] | None, tuple]:
                 # a union member's label (`str`, `list[str]`, `literal['full']`): not the user's key
         i += 1
     return (model if isinstance(model, type) and issubclass(model, BaseModel) else None), tuple(path)
+
+
+def _optional_arm(model: Any) -> Any:
+    """`X | None` is X, for walking the schema (an optional section such as `sweep`)."""
+    if typing.get_origin(model) in (typing.Union, types.UnionType):
+        arms = [a for a in typing.get_args(model) if a is not type(None)]
+        if len(arms) == 1:
+            return arms[0]
+    return model
 
 
 def _expected(err: dict) -> str:
@@ -172,7 +187,7 @@ def apply_overrides(raw: Any, overrides: list[str]) -> Any:
 def set_path(raw: Any, key: str, value: Any, source: str) -> None:
     """Set the dotted key (list indices allowed) of the raw mapping to value, as --set does; a
     short form on the way (`optimizer: adam`) is expanded first. ConfigError naming `source`."""
-    parts = key.strip().split(".")
+    parts = _sweep_parameter(key.strip().split("."), value)
     if not all(parts):
         raise ConfigError(f"{source}: {key!r} is not a dotted key path")
     node = raw
@@ -193,6 +208,20 @@ def set_path(raw: Any, key: str, value: Any, source: str) -> None:
             if isinstance(node, dict) and not isinstance(node.get(idx), dict | list):
                 node[idx] = _expand_short_form(parts[: j + 1], node.get(idx))
             node = node[idx]
+
+
+_PARAM_SPEC_KEYS = {"values", "uniform", "log_uniform", "int_uniform"}
+
+
+def _sweep_parameter(parts: list[str], value: Any) -> list[str]:
+    """`sweep.parameters.train.optimizer.lr.values`: the swept key is itself dotted, so the parts
+    between `parameters` and a ParamSpec key (values, uniform, …, or a typo of one: the value is
+    not a mapping) are one key."""
+    if parts[:2] != ["sweep", "parameters"] or len(parts) < 4:
+        return parts
+    if parts[-1] in _PARAM_SPEC_KEYS or not isinstance(value, dict):
+        return [*parts[:2], ".".join(parts[2:-1]), parts[-1]]
+    return [*parts[:2], ".".join(parts[2:])]
 
 
 # Keys whose short form (`optimizer: adam`, `schedule: cosine`, `init: he`, `early_stopping:

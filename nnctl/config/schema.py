@@ -324,6 +324,14 @@ class ParamSpec(_Strict):
         return next(k for k in ("values", "uniform", "log_uniform", "int_uniform") if getattr(self, k) is not None)
 
 
+class SchedulerConfig(_Strict):
+    """Asynchronous successive halving (ASHA, as Ray Tune's ASHAScheduler): see docs/commands/sweep.md."""
+
+    name: Literal["asha"] = Field(description="asha: runs out of the top 1/reduction at a rung stop there")
+    min_epochs: int = Field(ge=1, description="the first rung; rungs at min_epochs·reduction^k below train.epochs")
+    reduction: int = Field(3, ge=2, description="1/reduction of the runs reaching a rung go on")
+
+
 class SweepConfig(_Strict):
     method: Literal["grid", "random", "tpe"] = Field("grid", description="tpe needs the tune extra (optuna)")
     trials: int = Field(20, ge=1, description="random and tpe: how many points; grid: every combination")
@@ -333,6 +341,10 @@ class SweepConfig(_Strict):
     mode: Literal["min", "max"] | None = Field(None, description="default min for loss, val_loss, rmse, mae "
                                                "(and val_ forms), else max")
     parameters: dict[str, ParamSpec] = Field(min_length=1, description="dotted config keys, as --set takes them")
+    folds: int | None = Field(None, ge=2, le=20, description="K-fold cross-validation in place of the validation "
+                              "split (stratified for classifiers); a point scores the mean over folds × repeats")
+    scheduler: SchedulerConfig | None = Field(None, description="early stopping of weak runs: {name: asha, "
+                                              "min_epochs, reduction}")
 
     @field_validator("metric")
     @classmethod
@@ -346,6 +358,11 @@ class SweepConfig(_Strict):
         if v not in names:
             raise ValueError(f"unknown metric {v!r}{did_you_mean(v, names)}; expected one of {', '.join(names)}")
         return v
+
+    @field_validator("scheduler", mode="before")
+    @classmethod
+    def _scheduler_by_name(cls, v):
+        return {"name": v} if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _grid_needs_values(self):

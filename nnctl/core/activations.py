@@ -230,11 +230,6 @@ def unreachable_targets(activation: str, Y) -> str | None:
             f"[{bounds[0]:g}, {bounds[1]:g}]: it cannot reach them (an identity output can)")
 
 
-def canonical_name(name: str) -> str:
-    """The registry's own name for an alias (`linear` → `identity`)."""
-    return ACTIVATIONS[name].name
-
-
 class PluginActivation(Activation):
     """Wraps a user's class that has `forward(z)` and `derivative(z, a)`; checks what it returns."""
 

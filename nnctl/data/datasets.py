@@ -136,24 +136,50 @@ def _load_csv(d, base_dir: Path, numeric_target: bool) -> RawData:
 
 # --- encoding --------------------------------------------------------------------------------
 
-def sort_classes(labels: list) -> list:
-    """Distinct labels sorted: numerically (as ints when whole) if all are numbers, else as text."""
-    distinct = set(labels)
+INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def is_int64(label) -> bool:
+    """The one rule for an integer class label: a Python int (not a bool) that int64 holds. Such
+    labels are integers everywhere (the model file, predict, ONNX's int64 `label`); any other
+    label is a float or text (docs/model-file.md, "Classes")."""
+    return isinstance(label, int) and not isinstance(label, bool) and INT64[0] <= label <= INT64[1]
+
+
+def _number(label) -> int | float | None:
+    """A label's value as the data is read (a float), an int when whole; None for text."""
     try:
-        nums = {lab: float(lab) for lab in distinct}
+        v = float(label)
     except (TypeError, ValueError):
-        return sorted(str(lab) for lab in distinct)
-    ordered = sorted(distinct, key=lambda lab: nums[lab])
-    return [int(nums[lab]) if nums[lab].is_integer() else nums[lab] for lab in ordered]
+        return None
+    return int(v) if v.is_integer() else v
+
+
+def label_value(label):
+    """How a class is kept: an int when whole and within int64 (`is_int64`), a float, else text;
+    a whole number beyond int64 is kept as the text of its digits."""
+    n = _number(label)
+    if n is None:
+        return str(label)
+    return str(n) if isinstance(n, int) and not is_int64(n) else n
+
+
+def sort_classes(labels: list) -> list:
+    """Distinct labels sorted: numerically if all are numbers (kept as `label_value` says), else
+    as text."""
+    nums = {}
+    for lab in set(labels):
+        n = _number(lab)
+        if n is None:
+            return sorted({str(lab) for lab in labels})
+        nums.setdefault(n, lab)
+    return [label_value(nums[n]) for n in sorted(nums)]
 
 
 def label_key(label) -> str:
     """How a label is matched: numbers by value (so '1' and '1.0' agree), text as written."""
-    try:
-        v = float(label)
-    except (TypeError, ValueError):
-        return str(label)
-    return repr(int(v)) if v.is_integer() else repr(v)
+    n = _number(label)
+    return str(label) if n is None else repr(n)
 
 
 @dataclass

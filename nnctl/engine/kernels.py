@@ -13,14 +13,12 @@ the bit, which the tests check on random data for every optimizer and both dtype
 Compiled code is cached on disk (numba's cache beside this file, or in the user's cache folder
 when the package's folder is read-only), so a process after the first pays only for importing
 numba and loading it: ~0.7 s, which is why the trainer uses these steps only where a run's
-optimizer work is large enough to win that back (`worth_it`). Loading them on a thread while the
-first steps ran in NumPy was tried: the import fought the training loop for the GIL and the
-cores (its first epochs ran 3-5x slower, and the load took seconds). `NNCTL_ACCEL=numpy` in the
+optimizer work is large enough to win that back (`worth_it`). `NNCTL_ACCEL=numpy` in the
 environment keeps every step in NumPy; `NNCTL_ACCEL=numba` uses these on every net and run (an
 error when numba is missing).
 
 `d` is weight decay's mask (λ on every weight's slot, 0 on the biases'), or an empty array: the
-decay term g + W·d is then added inside the same pass, as `model.Workspace` would have added it.
+decay term g + W·d is then added inside the same pass, as `engine.workspace.Workspace` would have added it.
 """
 
 from __future__ import annotations

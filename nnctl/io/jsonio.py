@@ -27,3 +27,9 @@ def finite(obj: Any) -> Any:
 
 def dumps(obj: Any, **kw) -> str:
     return json.dumps(finite(obj), allow_nan=False, **kw)
+
+
+def dumps_private(obj: Any, **kw) -> str:
+    """JSON for files that only nnctl reads back (a checkpoint's state, a sweep's config):
+    Infinity is kept, because early stopping's `best` starts there and must come back exact."""
+    return json.dumps(obj, **kw)

@@ -1,6 +1,6 @@
 """The .npz model file: written atomically and byte-for-byte reproducibly, read without trust.
 
-Layout (README, "The model file"): `W0, b0, W1, b1, …`, optional `x_mean`/`x_std`, and `meta`,
+Layout (docs/model-file.md): `W0, b0, W1, b1, …`, optional `x_mean`/`x_std`, and `meta`,
 a 0-d string array of JSON. Reading never unpickles, checks every member's header and size
 before allocating, and checks names, shapes, dtypes and values against `meta`.
 """
@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import stat
-import tempfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from nnctl.core.activations import ACTIVATIONS, Activation
 from nnctl.core.model import MLP
-from nnctl.errors import ModelFileError, WriteError
+from nnctl.errors import ModelFileError
 from nnctl.io import jsonio as jsonsafe
+from nnctl.io.files import atomic_write
 
 FORMAT = "nnctl-mlp"
 VERSION = 1
@@ -40,82 +37,6 @@ def _npy_bytes(arr: np.ndarray) -> bytes:
     np.lib.format.write_array(buf, arr if arr.flags.c_contiguous else np.ascontiguousarray(arr),
                               allow_pickle=False)
     return buf.getvalue()
-
-
-def check_writable(path: str | Path) -> Path:
-    """Fail before any work when the output cannot be written: a missing or non-folder parent,
-    no permission, or an existing path that is not a regular file (a folder, a device such as
-    /dev/null, a FIFO, a socket), which a rename would replace. A symlink is judged by its target."""
-    p = resolve_output(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if p.is_dir():
-        raise WriteError("is a folder; expected a file path", source=str(path))
-    if p.exists() and not stat.S_ISREG(p.stat().st_mode):
-        kind = _kind(p.stat().st_mode)
-        raise WriteError(f"is {kind}, not a regular file; nnctl replaces its output files whole, so it "
-                         "writes only to regular files (give a file path)", source=str(path))
-    if not parent.exists():
-        raise WriteError(f"the folder {str(parent)!r} does not exist", source=str(path))
-    if not parent.is_dir():
-        raise WriteError(f"{str(parent)!r} is not a folder", source=str(path))
-    if not _writable(parent) or (p.exists() and not _writable(p)):
-        raise WriteError("no permission to write here", source=str(path))
-    return p
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def resolve_output(path: str | Path) -> Path:
-    """Where an output really goes: a symlink's target (the link itself is kept), else the path."""
-    p = Path(path)
-    return Path(os.path.realpath(p)) if p.is_symlink() else p
-
-
-def _writable(path: Path) -> bool:
-    return os.access(path, os.W_OK | (os.X_OK if path.is_dir() else 0))
-
-
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write a file through `write(fh)` into a temporary file in the same folder, fsync, then
-    rename: a reader sees the old file or the new one, never half of one; the temporary file is
-    removed on any exit, Ctrl-C included."""
-    p = resolve_output(path)
-    if p.exists() and not stat.S_ISREG(p.stat().st_mode):
-        check_writable(path)  # raises, naming what the path is
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException as exc:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-        if isinstance(exc, OSError):
-            reason = exc.strerror or type(exc).__name__
-            raise WriteError(f"cannot write it: {reason}; a previous file there is untouched",
-                             source=str(path)) from None
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(p.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 def write_npz_atomic(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
@@ -405,6 +326,29 @@ def fitted_line(meta: dict, arrays: dict[str, np.ndarray]) -> dict | None:
         mu, sigma = float(arrays["x_mean"][0]), float(arrays["x_std"][0])
         w, b = w / sigma, b - w * mu / sigma
     return {"slope": w, "intercept": b}
+
+
+def describe(path: str | Path, weights: bool = False) -> dict:
+    """What `nnctl info` shows (docs/commands/info.md): layers with their fan-in, the parameter
+    count, features, targets, classes, loss, dtype, the training config and final metrics; the
+    fitted line of a one-feature identity model; every W and b with `weights`. Plugin
+    activations are named, never loaded."""
+    meta, arrays = inspect(path)
+    layers, fan_in = [], len(meta["features"])
+    for i, layer in enumerate(meta["layers"]):
+        layers.append({"index": i, "in": fan_in, "units": layer["units"], "activation": layer["activation"]})
+        fan_in = layer["units"]
+    names = [f"{k}{i}" for i in range(len(layers)) for k in "Wb"]
+    doc = {"layers": layers, "parameters": sum(int(arrays[n].size) for n in names),
+           "features": meta["features"], "targets": meta["targets"], "classes": meta.get("classes"),
+           "loss": meta["loss"], "dtype": str(arrays["W0"].dtype), "standardized": "x_mean" in arrays,
+           "epochs": meta.get("epochs"), "config": meta.get("config"), "metrics": meta.get("metrics")}
+    line = fitted_line(meta, arrays)
+    if line is not None:
+        doc["line"] = line
+    if weights:
+        doc["weights"] = {n: arrays[n].tolist() for n in names}
+    return doc
 
 
 def load(path: str | Path, plugin_files: list[Path] | None = None) -> ModelFile:

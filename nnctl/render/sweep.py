@@ -20,7 +20,8 @@ class SweepProgress:
         if self.quiet:
             return
         note = f" ({already} already in trials.csv)" if already else ""
-        print(f"sweep: {plan.method}, {plan.trials} points × {plan.repeats} repeats = {total} runs{note}; "
+        folds = f" × {plan.folds} folds" if plan.folds else ""
+        print(f"sweep: {plan.method}, {plan.trials} points × {plan.repeats} repeats{folds} = {total} runs{note}; "
               f"{plan.metric} ({plan.mode})", file=sys.stderr, flush=True)
         if stderr.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -39,8 +40,10 @@ class SweepProgress:
             self._progress.update(self._task, completed=self.done, last=f"trial {row['trial']} {row['status']}")
             return
         metrics = ", ".join(f"{k} {fmt(v, 4)}" for k, v in row["metrics"].items() if v is not None)
-        print(f"run {self.done}/{self.total}: trial {row['trial']} repeat {row['repeat']} {row['status']}"
-              + (f" ({metrics})" if row["status"] == "ok" else f": {row['message']}"), file=sys.stderr, flush=True)
+        fold = f" fold {row['fold']}" if row.get("fold") is not None else ""
+        print(f"run {self.done}/{self.total}: trial {row['trial']} repeat {row['repeat']}{fold} {row['status']}"
+              + (f" ({metrics})" if row["status"] in ("ok", "stopped") else f": {row['message']}"), file=sys.stderr,
+              flush=True)
 
     def stop(self) -> None:
         if self._progress is not None:
@@ -50,15 +53,19 @@ class SweepProgress:
 
 def print_leaderboard(plan, board, doc, top: int = 10) -> None:
     """The best points: parameters, the score's mean and spread over repeats, status counts."""
-    cols = ["rank", "trial", *plan.keys, f"{plan.metric} mean", "± std", "runs ok/diverged/error"]
-    rows = [[str(i + 1), str(p.trial), *(str(p.params.get(k)) for k in plan.keys), fmt(p.score),
-             fmt(p.spread, 3), f"{p.counts.get('ok', 0)}/{p.counts.get('diverged', 0)}/{p.counts.get('error', 0)}"]
-            for i, p in enumerate(board[:top])]
+    kinds = ["ok", "stopped", "diverged", "error"] if plan.cfg.sweep.scheduler else ["ok", "diverged", "error"]
+    cols = ["rank", "trial", *plan.keys, f"{plan.metric} mean", "± std", "runs " + "/".join(kinds)]
+    rows = []
+    for i, p in enumerate(board[:top]):
+        counts = p.counts
+        rows.append([str(i + 1), str(p.trial), *(str(p.params.get(k)) for k in plan.keys), fmt(p.score),
+                     fmt(p.spread, 3), "/".join(str(counts.get(k, 0)) for k in kinds)])
     print_table(f"best {min(top, len(board))} of {len(board)} scored points ({plan.mode} {plan.metric})", cols, rows,
                 console=stderr)
     statuses = [r["status"] for r in doc["runs"]]
     best = doc["best"]
-    line = (f"{len(statuses)} runs: {statuses.count('ok')} ok, {statuses.count('diverged')} diverged, "
+    stopped = f", {statuses.count('stopped')} stopped" if "stopped" in statuses else ""
+    line = (f"{len(statuses)} runs: {statuses.count('ok')} ok{stopped}, {statuses.count('diverged')} diverged, "
             f"{statuses.count('error')} error, in {doc['seconds']:.1f} s")
     if best and best.get("model"):
         line += f"; best: trial {best['trial']} → {doc['out']}/best.yaml, best.npz"

@@ -1,7 +1,9 @@
-"""`nnctl sweep`: hyperparameter search over a config's `sweep:` section.
+"""`nnctl sweep`: hyperparameter search over a config's `sweep:` section (docs/commands/sweep.md).
 
-A run is a pure function of (config, data, seed) → a result row (`runner`); the search produces
-points and consumes scores (`space`, and Optuna's ask-and-tell for tpe); the executor only moves
-them: a pool of local processes (`backends.local`) or Ray tasks (`backends.ray_tasks`). Only the parent writes
-results (`results`: trials.csv as runs finish, best.yaml, best.npz).
+A run is a pure function of (config, data, seed, fold) → a result row (`runner`). `plan` decides
+everything before the first run and makes points lazily (`space`; Optuna's ask-and-tell for tpe);
+`drive` moves runs through a `backends.Backend` (a pool of local processes, or Ray tasks) and asks
+the ASHA scheduler (`asha`) whether a run at a rung goes on; `scoring` keeps each point's score;
+`results` alone writes and reads trials.csv (and holds the folder's lock); `best` writes best.yaml
+and best.npz; `search` runs it all from start to end. Only the parent writes results.
 """

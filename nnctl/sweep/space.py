@@ -11,16 +11,21 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
 from nnctl.config.schema import ParamSpec, SweepConfig
 
 
-def grid(sweep: SweepConfig) -> list[dict]:
+def iter_grid(sweep: SweepConfig) -> Iterator[dict]:
     keys = list(sweep.parameters)
-    return [dict(zip(keys, combo, strict=True))
-            for combo in itertools.product(*(sweep.parameters[k].values for k in keys))]
+    return (dict(zip(keys, combo, strict=True))
+            for combo in itertools.product(*(sweep.parameters[k].values for k in keys)))
+
+
+def grid(sweep: SweepConfig) -> list[dict]:
+    return list(iter_grid(sweep))
 
 
 def draw(spec: ParamSpec, rng: np.random.Generator):
@@ -35,14 +40,36 @@ def draw(spec: ParamSpec, rng: np.random.Generator):
     return int(rng.integers(low, high, endpoint=True))
 
 
-def random(sweep: SweepConfig, seed: int, trials: int) -> list[dict]:
+def iter_random(sweep: SweepConfig, seed: int, trials: int) -> Iterator[dict]:
     rng = np.random.default_rng(seed)
-    return [{k: draw(spec, rng) for k, spec in sweep.parameters.items()} for _ in range(trials)]
+    for _ in range(trials):
+        yield {k: draw(spec, rng) for k, spec in sweep.parameters.items()}
 
 
-def points(sweep: SweepConfig, seed: int, trials: int) -> list[dict]:
-    """Every point of a grid or random sweep (tpe asks Optuna instead, see `tpe`)."""
-    return grid(sweep) if sweep.method == "grid" else random(sweep, seed, trials)
+def random(sweep: SweepConfig, seed: int, trials: int) -> list[dict]:
+    return list(iter_random(sweep, seed, trials))
+
+
+def points(sweep: SweepConfig, seed: int, trials: int) -> Iterator[dict]:
+    """The points of a grid or random sweep, one at a time (tpe asks Optuna instead)."""
+    return iter_grid(sweep) if sweep.method == "grid" else iter_random(sweep, seed, trials)
+
+
+def count(sweep: SweepConfig, trials: int) -> int:
+    """How many points: every combination of a grid, else `trials`."""
+    if sweep.method != "grid":
+        return trials
+    return math.prod(len(spec.values) for spec in sweep.parameters.values())
+
+
+def contains(spec: ParamSpec, value) -> bool:
+    """Whether a value read back from trials.csv can be a point of this parameter."""
+    if spec.kind == "values":
+        return any(type(value) is type(v) and value == v for v in spec.values) or value in spec.values
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    low, high = getattr(spec, spec.kind)
+    return low <= value <= high and (spec.kind != "int_uniform" or isinstance(value, int))
 
 
 def optuna_distributions(sweep: SweepConfig) -> dict:

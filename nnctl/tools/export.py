@@ -3,8 +3,8 @@
 One input, `input` [N, n_features] (N dynamic) of the model's dtype, columns in the model's
 feature order; standardisation (x − μ) / σ in the graph; per layer a Gemm and the activation;
 a classifier's `probabilities` [N, C] (bce: p(classes[0]), p(classes[1])) and `label` [N]
-(ArgMax, then a Gather from the class list: int64 when every class is an integer, else
-strings); a regression's `prediction` [N, n_targets].
+(ArgMax, then a Gather from the class list: int64 when every class is an integer that int64
+holds, else strings); a regression's `prediction` [N, n_targets].
 
 Every constant is an initializer of the model's dtype: ONNX float attributes are 32-bit, so a
 float64 model would lose precision to one (LeakyRelu's alpha 0.01 is not exact in 32 bits).
@@ -15,12 +15,13 @@ float64, measured). `onnx` is an optional extra, imported only here.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from nnctl.data.datasets import is_int64
 from nnctl.errors import UsageError
+from nnctl.io import jsonio
 from nnctl.io.modelfile import ModelFile
 
 DEFAULT_OPSET = 17  # conservative: what onnxruntime releases of the last years all run
@@ -131,7 +132,7 @@ def build(mf: ModelFile, opset: int = DEFAULT_OPSET):
         else:
             probs = g.op("Identity", [a], output="probabilities")
         index = g.op("ArgMax", [probs], "index", axis=1, keepdims=0)
-        integer = all(isinstance(c, int) and not isinstance(c, bool) for c in classes)
+        integer = all(is_int64(c) for c in classes)  # else text: a label beyond int64 too
         table = np.array(classes, dtype=np.int64) if integer else np.array([str(c) for c in classes], dtype=object)
         g.op("Gather", [g.const("classes", table, cast=False), index], output="label", axis=0)
         label_type = onnx.TensorProto.INT64 if integer else onnx.TensorProto.STRING
@@ -147,15 +148,26 @@ def build(mf: ModelFile, opset: int = DEFAULT_OPSET):
 
     proto = helper.make_model(graph, opset_imports=opsets, producer_name="nnctl", producer_version=__version__,
                               ir_version=helper.find_min_ir_version_for(opsets))
-    helper.set_model_props(proto, {"features": json.dumps(mf.features), "targets": json.dumps(mf.targets),
-                                   "classes": json.dumps(classes)})
+    helper.set_model_props(proto, {"features": jsonio.dumps(mf.features), "targets": jsonio.dumps(mf.targets),
+                                   "classes": jsonio.dumps(classes)})
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
 
 def export(mf: ModelFile, out: str | Path, opset: int = DEFAULT_OPSET) -> None:
     """Build, check and write the graph (atomically)."""
-    from nnctl.io.modelfile import atomic_write
+    from nnctl.io.files import atomic_write
 
     data = build(mf, opset).SerializeToString()
     atomic_write(out, lambda fh: fh.write(data))
+
+
+def export_file(path: str | Path, out: str | Path, opset: int = DEFAULT_OPSET) -> dict:
+    """`nnctl export`: the model file at `path` as an ONNX file at `out`; returns its meta. A
+    plugin activation is refused from the meta alone, before any plugin code could run."""
+    from nnctl.io import modelfile
+
+    meta, _ = modelfile.inspect(path)
+    check_exportable(meta, str(path))
+    export(modelfile.load(path), out, opset)
+    return meta

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.errors import NnctlError, UsageError
-from nnctl.io.modelfile import ModelFile, atomic_write
+from nnctl.io.files import atomic_write
+from nnctl.io.modelfile import ModelFile
 
 
 def _matplotlib():
@@ -68,12 +69,17 @@ def plot_model(mf: ModelFile, out: str | Path, notes: list[str] | None = None) -
             notes.append(note)
     if panels[-1] == "diagnostics":
         _diagnostics_panel(axes[0][-1], history)
+    _save_png(plt, fig, out)
+    return panels
+
+
+def _save_png(plt, fig, out: str | Path) -> None:
+    """The figure as a PNG, written atomically, then closed."""
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
     atomic_write(out, lambda fh: fh.write(buf.getvalue()))
-    return panels
 
 
 def plot_compare(models: list[tuple[str, dict]], out: str | Path) -> list[str]:
@@ -100,11 +106,7 @@ def plot_compare(models: list[tuple[str, dict]], out: str | Path) -> list[str]:
     ax.set_title(f"loss per epoch, {len(models)} models")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write(out, lambda fh: fh.write(buf.getvalue()))
+    _save_png(plt, fig, out)
     return [f"loss curves of {len(models)} models"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nnctl.core import metrics as metricsmod
@@ -9,6 +11,7 @@ from nnctl.core.losses import make_loss
 from nnctl.data import csvtable as csvio
 from nnctl.data.datasets import label_key
 from nnctl.errors import DataError
+from nnctl.io import jsonio
 from nnctl.io.modelfile import ModelFile
 
 
@@ -112,18 +115,18 @@ def _fileno(fh) -> int | None:
 
 class _Formatter:
     """Prediction rows as CSV or JSON text: a classifier's label (and probabilities), or a
-    regression's numbers, as the shortest repr that round-trips."""
+    regression's numbers, as the shortest repr that round-trips. A number that is not finite is
+    null in JSON (docs/commands/predict.md); a classifier's row whose outputs are not all finite
+    has no label (null in JSON, an empty cell in CSV) rather than whichever class comes first."""
 
     def __init__(self, mf: ModelFile, proba: bool, fmt: str):
-        import json
-
         self.mf, self.proba, self.json = mf, proba, fmt == "json"
         classes = mf.classes
         self.columns = list(mf.targets)
         if classes:
             self.columns = [mf.targets[0]] + ([f"p_{c}" for c in classes] if proba else [])
-            self.labels = [json.dumps(c) for c in classes] if self.json else [_csv_cell(str(c)) for c in classes]
-        self.keys = [json.dumps(c) for c in self.columns]
+            self.labels = [jsonio.dumps(c) for c in classes] if self.json else [_csv_cell(str(c)) for c in classes]
+        self.keys = [jsonio.dumps(c) for c in self.columns]
         self.first = True
 
     def header(self) -> str:
@@ -132,23 +135,31 @@ class _Formatter:
     def rows(self, out: np.ndarray) -> str:
         out = out.astype(np.float64, copy=False)
         if self.mf.classes:
-            if out.shape[1] == 1:  # bce: one sigmoid unit, the probability of classes[1]
-                out = np.c_[1.0 - out[:, 0], out[:, 0]]
-                idx = (out[:, 1] > 0.5).astype(np.intp).tolist()
-            else:
-                idx = out.argmax(axis=1).tolist()
-            labels = [self.labels[i] for i in idx]
-            if not self.json:  # the common case, built line by line in one pass: 1M rows are 2M floats
-                if not self.proba:
-                    return "\n".join(labels) + "\n"
-                return "".join([f"{lab},{','.join(map(repr, p))}\n" for lab, p in zip(labels, out.tolist(),
-                                                                                          strict=True)])
-            cells = ([[lab, *map(repr, p)] for lab, p in zip(labels, out.tolist(), strict=True)] if self.proba
-                     else [[lab] for lab in labels])
+            return self._classes(out)
+        if not self.json:
+            return "".join([",".join(map(repr, r)) + "\n" for r in out.tolist()])
+        return self._objects([_json_numbers(r) for r in out.tolist()])
+
+    def _classes(self, out: np.ndarray) -> str:
+        if out.shape[1] == 1:  # bce: one sigmoid unit, the probability of classes[1]
+            out = np.c_[1.0 - out[:, 0], out[:, 0]]
+            idx = (out[:, 1] > 0.5).astype(np.intp).tolist()
         else:
-            if not self.json:
-                return "".join([",".join(map(repr, r)) + "\n" for r in out.tolist()])
-            cells = [list(map(repr, r)) for r in out.tolist()]
+            idx = out.argmax(axis=1).tolist()
+        labels = [self.labels[i] for i in idx]
+        bad = ~np.isfinite(out).all(axis=1)
+        if bad.any():
+            for r in np.flatnonzero(bad).tolist():
+                labels[r] = "null" if self.json else ""
+        if not self.json:  # the common case, built line by line in one pass: 1M rows are 2M floats
+            if not self.proba:
+                return "\n".join(labels) + "\n"
+            return "".join([f"{lab},{','.join(map(repr, p))}\n" for lab, p in zip(labels, out.tolist(), strict=True)])
+        if not self.proba:
+            return self._objects([[lab] for lab in labels])
+        return self._objects([[lab, *_json_numbers(p)] for lab, p in zip(labels, out.tolist(), strict=True)])
+
+    def _objects(self, cells: list[list[str]]) -> str:
         text = ",".join("{" + ", ".join(f"{k}: {v}" for k, v in zip(self.keys, r, strict=True)) + "}"
                         for r in cells)
         if not self.first:
@@ -158,6 +169,11 @@ class _Formatter:
 
     def footer(self) -> str:
         return "]\n" if self.json else ""
+
+
+def _json_numbers(row: list[float]) -> list[str]:
+    """JSON number literals: repr (the shortest that round-trips) or null where not finite."""
+    return [repr(v) if math.isfinite(v) else "null" for v in row]
 
 
 def _csv_cell(text: str) -> str:
@@ -192,7 +208,8 @@ def stream_predict(mf: ModelFile, fh, write, source: str, header: bool = True, p
         X = _parse_rows(batch, first, cols, width, delim, source, names)
         if X.shape[0] == 0:
             continue
-        out = mf.model.predict(mf.transform(X))
+        with np.errstate(over="ignore", invalid="ignore"):  # such a row's outputs are null
+            out = mf.model.predict(mf.transform(X))
         write((formatter.header() if rows == 0 else "") + formatter.rows(out))
         rows += X.shape[0]
     if cols is None:

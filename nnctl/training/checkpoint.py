@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from nnctl.errors import ModelFileError
+from nnctl.io import jsonio
 from nnctl.io.modelfile import read_npz, write_npz_atomic
 
 FORMAT = "nnctl-checkpoint"
@@ -51,9 +52,9 @@ def _join(value, arrays: dict):
 def _arrays(trainer) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     state = _split(trainer.state(), "", arrays)
-    # Python's JSON, Infinity included: early stopping's and the plateau's `best` start at inf,
-    # and only nnctl reads a checkpoint (the model file's JSON is strict, see io/jsonio.py)
-    arrays["meta"] = np.array(json.dumps({"format": FORMAT, "version": VERSION, "state": state}, sort_keys=True))
+    # Infinity kept: early stopping's and the plateau's `best` start at inf (jsonio.dumps_private)
+    arrays["meta"] = np.array(jsonio.dumps_private({"format": FORMAT, "version": VERSION, "state": state},
+                                                   sort_keys=True))
     return arrays
 
 

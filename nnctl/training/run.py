@@ -83,7 +83,7 @@ def run_training(cfg: Config, *, out: str | Path | None = None, init_from: str |
     manager with such a `flag` (signals.stop_requests): it is entered for the epochs only. raw: train on these rows
     (data.datasets.RawData) instead of the config's data. plugin_files: {plugin spec: file}.
     """
-    from nnctl.io.modelfile import check_writable
+    from nnctl.io.files import check_writable
 
     for path in (out, metrics_csv):  # before hours of training, not after
         if path is not None:
@@ -98,13 +98,13 @@ def run_training(cfg: Config, *, out: str | Path | None = None, init_from: str |
     if resume is not None:
         checkpoint.restore(resume, trainer)
     scope = stop if hasattr(stop, "__enter__") else contextlib.nullcontext()
-    if on_start is not None:
-        on_start(trainer)
     csv_log = callbacks.MetricsCSV(metrics_csv, trainer) if metrics_csv is not None else None
     hooks = callbacks.chain(callbacks.Checkpointer(trainer, ckpt, checkpoint_every), csv_log, on_epoch)
     t0 = time.perf_counter()
     try:
-        with scope:
+        with scope:  # on_start too: a signal once the table's header is out leaves a checkpoint
+            if on_start is not None:
+                on_start(trainer)
             trainer.fit(hooks)
     except Interrupted as exc:
         if ckpt is not None:

@@ -21,11 +21,12 @@ import numpy as np
 from nnctl.config.diff import differences
 from nnctl.config.loader import Config
 from nnctl.core import metrics as metricsmod
-from nnctl.core.model import MLP, Workspace
+from nnctl.core.model import MLP
 from nnctl.core.optim import Optimizer, make_optimizer
 from nnctl.core.schedules import Constant, EarlyStopping, make_schedule
 from nnctl.data.datasets import RawData
 from nnctl.engine import kernels
+from nnctl.engine.workspace import Workspace
 from nnctl.errors import DivergedError, ModelFileError
 from nnctl.training import setup as build
 from nnctl.training.batches import ArrayBatches

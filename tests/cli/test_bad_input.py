@@ -312,9 +312,9 @@ def test_unwritable_output_fails_before_training(out, words, nnctl, xor_config, 
 
 def test_no_permission_fails_before_training(nnctl, xor_config, monkeypatch):
     # the suite may run as root, for whom every folder is writable: simulate the refusal
-    from nnctl.io import modelfile
+    from nnctl.io import files
 
-    monkeypatch.setattr(modelfile, "_writable", lambda path: False)
+    monkeypatch.setattr(files, "_writable", lambda path: False)
     _fails(nnctl("train", xor_config, "--out", "m.npz"), "no permission")
 
 
@@ -331,3 +331,55 @@ def test_plugin_file_missing_or_class_missing(nnctl, write):
     _fails(nnctl("train", cfg), "defines no 'Nope'")
     cfg = write("d.yaml", XOR.replace("activation: tanh", 'activation: {plugin: "gone.py:Nope"}'))
     _fails(nnctl("train", cfg), "plugin file not found")
+
+
+def test_a_nan_label_is_refused_before_training(nnctl, write):
+    write("d.csv", "a,b,y\n1,2,1\n2,3,nan\n3,1,0\n")
+    cfg = write("c.yaml", """
+        data: {source: csv, path: d.csv, target: y}
+        model: {layers: [{units: 2, activation: softmax}]}
+        train: {loss: cross_entropy, epochs: 3}
+        """)
+    r = nnctl("train", cfg)
+    assert r.code == 2 and "line 3, column 3 ('y')" in r.stderr and "'nan'" in r.stderr
+    assert not os.path.exists("c.npz")
+
+
+@pytest.mark.parametrize("cell", ["NaN", "1.2.3"])
+def test_a_bad_regression_target_cell_is_named(nnctl, write, cell):
+    write("d.csv", f"x,y\n1,2\n2,3.5\n3,{cell}\n")
+    cfg = write("c.yaml", "data: {source: csv, path: d.csv, target: y}\nmodel: {layers: [{units: 1}]}\n"
+                          "train: {loss: mse}\n")
+    r = nnctl("train", cfg)
+    assert r.code == 2 and f"line 4, column 2 ('y'): '{cell}'" in r.stderr and "text labels" not in r.stderr
+
+
+def test_config_errors_speak_the_users_words(nnctl, write):
+    cfg = write("c.yaml", """
+        data: {source: csv, path: d.csv, target: 5}
+        model:
+          layers:
+            - {units: 1}
+        train:
+          loss: mse
+          optimizer:
+            name: adam
+            betas: [0.9]
+        """)
+    r = nnctl("train", cfg)
+    assert r.code == 2
+    assert "data.target (line 1): expected a string or a list, got 5" in r.stderr
+    assert "train.optimizer.betas (line 9): expected a list of at least 2 items, got [0.9]" in r.stderr
+    assert ".str" not in r.stderr and "after validation" not in r.stderr
+
+
+@pytest.mark.parametrize("override, words", [("data.n=20000000000", ["data.n", "≤ 100000000"]),
+                                             ("data.x_range=[-1e308, 1e308]", ["data.x_range", "finite width"]),
+                                             ("data.slope=1e308", ["too large to be finite"])])
+def test_huge_builtin_data_is_a_config_error(nnctl, write, override, words):
+    cfg = write("c.yaml", "data: {source: line, intercept: 1e308}\nmodel: {layers: [{units: 1}]}\n"
+                          "train: {loss: mse, epochs: 2}\n")
+    r = nnctl("train", cfg, "--set", override)
+    assert r.code == 2 and "internal error" not in r.stderr
+    for w in words:
+        assert w in r.stderr, r

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 from ..conftest import DATASETS, PLUGINS, XOR
@@ -71,72 +69,6 @@ model: {{layers: [{{units: 8, activation: relu}}, {{units: 3, activation: softma
 train: {{loss: cross_entropy, optimizer: {{name: adam, lr: 0.01}}, epochs: 50, batch_size: 16, log_every: 10}}
 """)
     return p
-
-
-def test_predict_stdin_to_stdout_and_proba(nnctl, xor_config):
-    nnctl("train", xor_config, "-q")
-    r = nnctl("predict", "xor.npz", "-", input=XOR_ROWS)
-    assert r.code == 0, r
-    rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert [row["y"] for row in rows] == ["0", "1", "1", "0"]
-    r = nnctl("predict", "xor.npz", "--proba", input=XOR_ROWS)
-    rows = list(csv.DictReader(io.StringIO(r.stdout)))
-    assert list(rows[0]) == ["y", "p_0", "p_1"]
-    assert abs(float(rows[0]["p_0"]) + float(rows[0]["p_1"]) - 1) < 1e-12
-
-
-def test_predict_matches_columns_by_name_and_no_header(nnctl, xor_config, write):
-    nnctl("train", xor_config, "-q")
-    shuffled = write("in.csv", "id,x2,x1\n7,1,0\n8,1,1\n")
-    r = nnctl("predict", "xor.npz", shuffled)
-    assert r.stdout.splitlines() == ["y", "1", "0"]
-    r = nnctl("predict", "xor.npz", "--no-header", input="0,1\n1,1\n")
-    assert r.stdout.splitlines() == ["y", "1", "0"]
-
-
-def test_predict_json_and_output_file(nnctl, xor_config, tmp_path):
-    nnctl("train", xor_config, "-q")
-    r = nnctl("predict", "xor.npz", "--format", "json", "--proba", input=XOR_ROWS)
-    doc = json.loads(r.stdout)
-    assert [d["y"] for d in doc] == [0, 1, 1, 0] and set(doc[0]) == {"y", "p_0", "p_1"}
-    r = nnctl("predict", "xor.npz", "--output", "out.csv", input=XOR_ROWS)
-    assert r.code == 0 and r.stdout == ""
-    assert (tmp_path / "out.csv").read_text().splitlines() == ["y", "0", "1", "1", "0"]
-
-
-def test_predict_regression_writes_numbers(nnctl, write):
-    cfg = write("line.yaml", """
-        data: {source: line, n: 200, standardize: false}
-        model: {layers: [{units: 1, activation: identity}]}
-        train: {loss: mse, optimizer: {name: sgd, lr: 0.1}, epochs: 300}
-        """)
-    assert nnctl("train", cfg, "-q").code == 0
-    lines = nnctl("predict", "line.npz", input="x\n0\n1\n").stdout.splitlines()
-    assert lines[0] == "y"
-    assert abs(float(lines[1]) - 3) < 0.5 and abs(float(lines[2]) - 5) < 0.5
-
-
-def test_evaluate_table_and_json(nnctl, xor_config, write):
-    nnctl("train", xor_config, "-q")
-    data = write("xor.csv", XOR_ROWS)
-    r = nnctl("evaluate", "xor.npz", data, "--json")
-    doc = r.json()
-    assert doc["rows"] == 4 and doc["metrics"]["accuracy"] == 1.0 and doc["loss"] < 0.1
-    assert doc["confusion_matrix"] == [[2, 0], [0, 2]]
-    r = nnctl("evaluate", "xor.npz", data)
-    assert r.code == 0 and "accuracy" in r.stdout and "confusion" in r.stdout
-
-
-def test_evaluate_loss_equals_an_independent_computation(nnctl, xor_config, write):
-    import numpy as np
-
-    nnctl("train", xor_config, "-q")
-    doc = nnctl("evaluate", "xor.npz", write("xor.csv", XOR_ROWS), "--json").json()
-    proba = [float(line.split(",")[2]) for line in
-             nnctl("predict", "xor.npz", "--proba", input=XOR_ROWS).stdout.splitlines()[1:]]
-    y = np.array([0, 1, 1, 0])
-    p = np.array(proba)
-    assert abs(doc["loss"] - np.mean(-(y * np.log(p) + (1 - y) * np.log(1 - p)))) < 1e-12
 
 
 def test_info_json(nnctl, xor_config):

@@ -55,3 +55,13 @@ def test_no_hidden_layer_cannot_learn_xor():
 def test_relu_adam_net_learns_xor():
     r = _run("xor_relu_adam.yaml")
     assert r.final.metrics["accuracy"] == 1.0 and r.final.loss < 0.05
+
+
+@pytest.mark.parametrize("name", ["circles", "moons", "gauss", "spiral"])
+def test_playground_configs_learn(name):
+    from nnctl.training.run import train
+
+    from ..conftest import CONFIGS
+
+    r = train(load_config(CONFIGS / f"{name}.yaml"))
+    assert r.final.val_metrics["accuracy"] >= 0.9

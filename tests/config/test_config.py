@@ -114,3 +114,23 @@ def test_set_unknown_key_and_bad_index(write):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("short, key", [("early_stopping: true", "train.early_stopping.patience=3"),
+                                        ("schedule: cosine", "train.schedule.min_lr=0.01"),
+                                        ("optimizer: adam", "train.optimizer.lr=0.1")])
+def test_set_reaches_inside_short_forms(nnctl, write, short, key):
+    cfg = write("c.yaml", f"data: {{source: xor}}\nmodel: {{layers: [{{units: 1, activation: sigmoid}}]}}\n"
+                          f"train:\n  loss: bce\n  {short}\n")
+    r = nnctl("config", cfg, "--set", key)
+    assert r.code == 0, r
+    path, value = key.split("=")
+    section, name = path.split(".")[1:]
+    assert f"{name}: {value}" in r.stdout
+
+
+def test_set_inside_a_key_the_file_leaves_out_starts_from_its_default(nnctl, write):
+    cfg = write("c.yaml", "data: {source: xor}\nmodel: {layers: [{units: 1, activation: sigmoid}]}\n"
+                          "train: {loss: bce}\n")
+    out = nnctl("config", cfg, "--set", "train.optimizer.lr=0.25", "--set", "model.init.name=he").stdout
+    assert "optimizer: {name: sgd, lr: 0.25" in out and "init: {name: he" in out

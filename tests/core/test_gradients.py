@@ -116,7 +116,7 @@ def _assert_grads_equal(ws, ref_grads):
 @pytest.mark.parametrize("loss,out", PAIRS)
 def test_training_workspace_matches_the_checked_backprop(hidden, loss, out):
     """The in-place training step computes what the finite-difference-checked path computes."""
-    from nnctl.core.model import Workspace
+    from nnctl.engine.workspace import Workspace
 
     rng = np.random.default_rng(7)
     units = 1 if loss == "bce" else 3
@@ -135,7 +135,7 @@ def test_workspace_buffers_are_shared_only_where_backward_allows(hidden):
     """Built-in hidden activations run in place (Z in A's buffer, dL/dA in dL/dZ's); a plugin's
     derivative reads z, so its layer keeps separate buffers. Either way the step's gradient is
     the checked backprop's."""
-    from nnctl.core.model import Workspace
+    from nnctl.engine.workspace import Workspace
 
     rng = np.random.default_rng(3)
     plugin = hidden == "swish plugin"

@@ -7,8 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from nnctl.config.loader import load_config
 from nnctl.core.activations import ACTIVATIONS, sigmoid, softmax
 from nnctl.core.losses import LOSSES
+from nnctl.training.trainer import setup
+
+from ..conftest import XOR
 
 BIG = 1e4
 
@@ -82,3 +86,18 @@ def test_float32_stays_float32():
     y = np.array([[1.0, 0.0]], dtype=np.float32)
     g = LOSSES["cross_entropy"]().grad(z, softmax(z), y, ACTIVATIONS["softmax"]())
     assert g.dtype == np.float32
+
+
+def test_float32_bce_loss_is_accurate_near_convergence(write):
+    """The training loop's BCE against a float64 evaluation of the same logits, at logits where
+    softplus(z) − z·y summed apart used to cancel to 0."""
+    cfg = load_config(write("g.yaml", XOR), ["train.dtype=float32", "data.standardize=false"])
+    trainer = setup(cfg)
+    trainer.model.W[1][...] = np.float32(30.0)
+    trainer.model.W[0][...] = np.float32(3.0)
+    X, Y = trainer.prepared.split.X_train_aug, trainer.prepared.split.Y_train
+    got = trainer.ws.step(X, Y)
+    z = (np.tanh(X[:, :2].astype(np.float64) @ trainer.model.W[0].astype(np.float64)) @
+         trainer.model.W[1].astype(np.float64))
+    want = float(np.mean(np.logaddexp(0.0, z) - z * Y))
+    assert want > 0 and got == pytest.approx(want, rel=1e-5)

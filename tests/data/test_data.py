@@ -138,3 +138,36 @@ def test_in_place_split_of_a_csv_equals_the_copying_split(tmp_path, fraction, sc
     if fraction:
         np.testing.assert_allclose(got.X_val, expected.X_val, rtol=1e-13, atol=1e-15)
         np.testing.assert_array_equal(got.Y_val, expected.Y_val)
+
+
+def test_a_wide_file_with_a_text_label_parses_its_numbers(nnctl, write):
+    n_features = 2000
+    header = [f"f{i}" for i in range(n_features)] + ["label"]
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30, n_features)).round(3)
+    write("d.csv", ",".join(header) + "\n" + "".join(",".join(map(str, r)) + f",{'ab'[i % 2]}\n"
+                                                    for i, r in enumerate(X)))
+    cfg = write("c.yaml", """
+        data: {source: csv, path: d.csv, target: label, standardize: false}
+        model: {layers: [{units: 1, activation: sigmoid}]}
+        train: {loss: bce, epochs: 1, optimizer: {name: sgd, lr: 0.0}}
+        """)
+    assert nnctl("train", cfg, "-q").code == 0
+    assert nnctl("info", "c.npz", "--json").json()["features"] == header[:-1]
+    write("bad.csv", ",".join(header) + "\n" + ",".join(["1"] * n_features) + ",a\n" + ",".join(["1"] * 5) + "\n")
+    r = nnctl("train", cfg, "--set", "data.path=bad.csv", "-q")
+    assert r.code == 2 and "line 3: 5 cells, expected 2001" in r.stderr
+
+
+def test_playground_sets_are_seeded_and_balanced():
+    from nnctl.config.loader import validate
+    from nnctl.data.datasets import load_raw
+
+    for source in ("circles", "moons", "gauss", "spiral"):
+        cfg = validate({"data": {"source": source, "n": 101},
+                        "model": {"layers": [{"units": 1, "activation": "sigmoid"}]}, "train": {"loss": "bce"}})
+        a = load_raw(cfg, None, np.random.default_rng(0))
+        b = load_raw(cfg, None, np.random.default_rng(0))
+        np.testing.assert_array_equal(a.X, b.X)
+        assert a.X.shape == (101, 2) and set(np.unique(a.y_numeric)) == {0.0, 1.0}
+        assert abs(a.y_numeric.sum() - 50.5) <= 0.5

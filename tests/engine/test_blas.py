@@ -8,12 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnctl.config.loader import load_config
-from nnctl.core import model as modelmod
-from nnctl.engine import blas
+from nnctl.engine import blas, workspace
 from nnctl.errors import DivergedError
 from nnctl.training.trainer import setup
 
-from ..training.test_training_features import straight_and_resumed
+from ..conftest import CONFIGS, XOR
+from ..training.test_checkpoint import straight_and_resumed
 
 
 def _numpy_bundles_openblas64() -> bool:
@@ -34,7 +34,7 @@ def fresh_lookup():
 
 @pytest.fixture
 def fuse_any_size(monkeypatch):
-    monkeypatch.setattr(modelmod, "FUSE_MIN_PARAMS", 0)
+    monkeypatch.setattr(workspace, "FUSE_MIN_PARAMS", 0)
 
 
 def test_numpys_own_blas_is_found_where_numpy_bundles_it(fresh_lookup):
@@ -153,13 +153,13 @@ def test_only_plain_sgd_without_weight_decay_is_fused(write, fuse_any_size, chan
 def test_a_small_net_keeps_the_separate_update(write):
     """Below FUSE_MIN_PARAMS a call through ctypes costs more than the update pass it saves."""
     trainer = setup(load_config(write("s.yaml", PLAIN_SGD)))
-    assert trainer.model.flat.size < modelmod.FUSE_MIN_PARAMS
+    assert trainer.model.flat.size < workspace.FUSE_MIN_PARAMS
     assert trainer.ws.gemm is None and trainer.update == trainer.optimizer.step_scaled
 
 
 def test_a_large_net_is_fused(write):
     trainer = setup(load_config(write("s.yaml", PLAIN_SGD), ["model.layers.0.units=256", "model.layers.1.units=128"]))
-    assert trainer.model.flat.size >= modelmod.FUSE_MIN_PARAMS
+    assert trainer.model.flat.size >= workspace.FUSE_MIN_PARAMS
     assert (trainer.ws.gemm is not None) == AVAILABLE
 
 
@@ -201,3 +201,30 @@ def test_fused_update_reads_rows_in_place_from_a_wider_parsed_csv(write, monkeyp
     X = fused.prepared.split.X_train_aug
     assert X.shape == (64, 4) and X.strides[0] > 4 * X.itemsize  # a view into the wider parse
     np.testing.assert_allclose(fused.model.flat, separate.model.flat, rtol=1e-12, atol=1e-12)
+
+
+def test_the_fused_gemm_declares_its_argument_types():
+    g = blas.gemm(np.float64)
+    if g is None:  # another BLAS: nothing is fused, nothing to declare
+        assert setup(load_config(CONFIGS / "xor.yaml")).ws.gemm is None
+        return
+    assert len(g.fn.argtypes) == 14
+
+
+@pytest.mark.parametrize("hidden", [4095, 4096])  # 16 381 and 16 385 parameters: both sides of the threshold
+def test_both_sides_of_the_fuse_threshold_agree_with_numpy_to_rounding(write, monkeypatch, hidden):
+    text = XOR.replace("units: 4, activation: tanh", f"units: {hidden}, activation: tanh").replace(
+        "{name: sgd, lr: 0.1, momentum: 0.9}", "{name: sgd, lr: 0.1}").replace("epochs: 300", "epochs: 5")
+    cfg = load_config(write("c.yaml", text))
+    auto = setup(cfg)
+    assert (auto.ws.gemm is not None) == (hidden == 4096 and blas.gemm(np.float64) is not None)
+    auto.fit()
+    monkeypatch.setenv("NNCTL_BLAS", "numpy")
+    blas.gemm.cache_clear()
+    try:
+        plain = setup(cfg)
+        plain.fit()
+    finally:
+        monkeypatch.delenv("NNCTL_BLAS")
+        blas.gemm.cache_clear()
+    np.testing.assert_allclose(auto.model.flat, plain.model.flat, rtol=1e-12, atol=1e-14)

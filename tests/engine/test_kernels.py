@@ -55,7 +55,7 @@ def test_every_compiled_step_gives_the_numpy_steps_bits(which, dtype, n, steps, 
         g = (rng.normal(size=n) * 10.0 ** rng.integers(-8, 8, n)).astype(dtype)
         g[rng.random(n) < 0.1] = 0
         ref.lr = fast.lr = lrs[t]
-        if decay:  # what model.Workspace adds when the optimizer does not
+        if decay:  # what engine.workspace.Workspace adds when the optimizer does not
             ref.step(g + ref_p * mask)
         else:
             ref.step(g.copy())

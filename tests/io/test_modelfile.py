@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
+import textwrap
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from nnctl.config.loader import load_config
 from nnctl.io import modelfile
 from nnctl.training.run import save_result, train
 
-from ..conftest import XOR
+from ..conftest import XOR, run_nnctl
 
 
 def _trained(write, text=XOR, out="m.npz", overrides=None):
@@ -50,22 +50,34 @@ def test_same_config_and_seed_give_the_same_bytes(write, tmp_path):
     assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "c.npz").read_bytes()
 
 
-def test_atomic_write_leaves_no_temporary_file(tmp_path):
-    def boom(fh):
-        fh.write(b"half")
-        raise KeyboardInterrupt
-
-    (tmp_path / "keep.npz").write_bytes(b"old")
-    try:
-        modelfile.atomic_write(tmp_path / "keep.npz", boom)
-    except KeyboardInterrupt:
-        pass
-    assert (tmp_path / "keep.npz").read_bytes() == b"old"
-    assert os.listdir(tmp_path) == ["keep.npz"]
-
-
 def test_float32_model_round_trip(write):
     _trained(write, overrides=["train.dtype=float32"])
     mf = modelfile.load("m.npz")
     assert mf.model.dtype == np.float32
     assert mf.model.predict(mf.transform(np.zeros((1, 2)))).dtype == np.float32
+
+
+def test_describe_counts_what_the_layers_imply(write):
+    """2 features → 4 tanh → 1 sigmoid: (2·4 + 4) + (4·1 + 1) = 17 parameters, counted by hand."""
+    _trained(write, out="m.npz")
+    doc = modelfile.describe("m.npz", weights=True)
+    assert [(la["in"], la["units"]) for la in doc["layers"]] == [(2, 4), (4, 1)]
+    assert doc["parameters"] == 17 and doc["dtype"] == "float64"
+    assert np.array_equal(np.array(doc["weights"]["W1"]), np.load("m.npz")["W1"])
+    assert "weights" not in modelfile.describe("m.npz")
+
+
+def test_an_overflowing_float32_validation_loss_is_saved_as_null(tmp_path):
+    (tmp_path / "ov.csv").write_text("x,y\n" + "".join(f"{i % 7},{i % 7 * 2}\n" for i in range(40)) + "1e30,1\n")
+    (tmp_path / "ov.yaml").write_text(textwrap.dedent("""
+        seed: 3
+        data: {source: csv, path: ov.csv, target: y, validation_split: 0.5, standardize: false}
+        model: {layers: [{units: 1}]}
+        train: {loss: mse, epochs: 3, dtype: float32, optimizer: {name: sgd, lr: 0.001}}
+        """))
+    r = run_nnctl(["train", "ov.yaml", "--json", "-o", "ov.npz"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert '"val_loss": null' in r.stdout and "Infinity" not in r.stdout and "NaN" not in r.stdout
+    assert json.loads(r.stdout)["loss"] > 0
+    info = run_nnctl(["info", "ov.npz", "--json"], tmp_path)
+    assert info.returncode == 0 and json.loads(info.stdout)["metrics"]["val_loss"] is None

@@ -3,6 +3,7 @@ workers and backends, resume, killed workers, signals, the best run, Ray for rea
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -327,27 +328,72 @@ def test_resume_refuses_another_config_and_a_fresh_sweep_refuses_a_used_folder(t
 
 # --- Ray, for real, on loopback only ------------------------------------------------------------------
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def ray_head():
+    """A Ray head on 127.0.0.1 and a free port, in its own session; stopped (and only it) after."""
+    import socket
+
+    port = _free_port()
+    head = subprocess.Popen(["ray", "start", "--head", "--block", "--port", str(port), "--node-ip-address",
+                             "127.0.0.1", "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
+                            env={**os.environ, **RAY_ENV}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and head.poll() is None, "ray start --head failed"
+                time.sleep(0.5)
+        time.sleep(2)  # the raylet registers after the GCS answers
+        yield port
+    finally:
+        head.send_signal(signal.SIGTERM)  # --block: it stops the processes it started
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        try:
+            os.killpg(head.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+SCHEDULED = IRIS.replace("repeats: 2", "repeats: 1\n      folds: 2\n      scheduler: {name: asha, min_epochs: 5}")
+
+
 def test_ray_local_and_an_existing_cluster_give_the_local_backends_runs(tmp_path):
     cfg = _write(tmp_path, IRIS)
     assert _sweep(tmp_path, cfg, "--workers", "2", "--out", "local", "-q").returncode == 0
     want = _rows(tmp_path / "local" / "trials.csv")
+    scheduled = _write(tmp_path, SCHEDULED, "f.yaml")
+    assert _sweep(tmp_path, scheduled, "--workers", "1", "--out", "local-f", "-q").returncode == 0
+    want_f = _rows(tmp_path / "local-f" / "trials.csv")
+    assert {row["status"] for row in want_f.values()} == {"ok", "stopped"}
     r = _sweep(tmp_path, cfg, "--backend", "ray", "--workers", "2", "--out", "ray-local", "--json", env=RAY_ENV)
     assert r.returncode == 0, r.stderr
     assert _rows(tmp_path / "ray-local" / "trials.csv") == want
     assert json.loads(r.stdout)["backend"] == "ray"
-    env = {**os.environ, **RAY_ENV}
-    port = "6391"
-    start = subprocess.run(["ray", "start", "--head", "--port", port, "--node-ip-address", "127.0.0.1",
-                            "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
-                           env=env, capture_output=True, text=True, timeout=180)
-    try:
-        assert start.returncode == 0, start.stderr
+    with ray_head() as port:
         joined = _sweep(tmp_path, cfg, "--backend", "ray", "--address", f"127.0.0.1:{port}", "--out", "ray-cluster",
                         "-q", env=RAY_ENV)
         assert joined.returncode == 0, joined.stderr
         assert _rows(tmp_path / "ray-cluster" / "trials.csv") == want
-    finally:
-        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
+        # RAY_ADDRESS names the cluster as Ray reads it; folds and ASHA give the local rows there too
+        by_env = _sweep(tmp_path, scheduled, "--backend", "ray", "--workers", "1", "--out", "ray-f", "-q",
+                        env={**RAY_ENV, "RAY_ADDRESS": f"127.0.0.1:{port}"})
+        assert by_env.returncode == 0, by_env.stderr
+        assert _rows(tmp_path / "ray-f" / "trials.csv") == want_f
 
 
 def test_an_unreachable_ray_address_is_exit_2_within_a_minute(tmp_path):

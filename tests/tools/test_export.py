@@ -161,3 +161,48 @@ def test_info_hints_at_the_export_command(nnctl, write):
                           "train: {loss: bce, epochs: 2}\n")
     nnctl("train", xor, "-q", "-o", "x.npz")
     assert "nnctl export x.npz" in nnctl("info", "x.npz").stderr
+
+
+def test_labels_beyond_int64_are_strings_in_the_graph_and_agree_with_predict(nnctl, write, tmp_path):
+    data = write("big.csv", "a,b,y\n0,0,1\n0,1,100000000000000000000\n1,0,100000000000000000000\n"
+                            "1,1,1\n1,1,-9223372036854775809\n")
+    cfg = write("big.yaml", f"""
+        seed: 0
+        data: {{source: csv, path: {data}, target: y}}
+        model: {{layers: [{{units: 4, activation: tanh}}, {{units: 3, activation: softmax}}]}}
+        train: {{loss: cross_entropy, optimizer: {{name: adam, lr: 0.05}}, epochs: 200}}
+        """)
+    assert nnctl("train", cfg, "-q", "--out", "big.npz").code == 0
+    r = subprocess.run([sys.executable, "-m", "nnctl", "export", "big.npz", "--out", "big.onnx"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    label = next(o for o in onnx.load(tmp_path / "big.onnx").graph.output if o.name == "label")
+    assert label.type.tensor_type.elem_type == onnx.TensorProto.STRING
+    labels, _ = _predict(nnctl, "big.npz", data)
+    got = _run(tmp_path / "big.onnx", _features(data, ["a", "b"]))["label"]
+    assert [str(v) for v in got] == labels
+    assert set(labels) <= {"1", "100000000000000000000", "-9223372036854775809"}
+
+
+def test_a_file_whose_integer_classes_exceed_int64_exports_them_as_strings(nnctl, write, tmp_path):
+    """A model file written with such classes as JSON integers (as nnctl once wrote them)."""
+    import json
+
+    data = write("d.csv", "a,b,y\n0,0,3\n0,1,5\n1,0,5\n1,1,3\n")
+    cfg = write("d.yaml", f"""
+        seed: 0
+        data: {{source: csv, path: {data}, target: y}}
+        model: {{layers: [{{units: 4, activation: tanh}}, {{units: 2, activation: softmax}}]}}
+        train: {{loss: cross_entropy, optimizer: {{name: adam, lr: 0.05}}, epochs: 50}}
+        """)
+    assert nnctl("train", cfg, "-q", "--out", "d.npz").code == 0
+    arrays = dict(np.load(tmp_path / "d.npz"))
+    meta = json.loads(str(arrays["meta"][()]))
+    meta["classes"] = [3, 2**64]
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "e.npz", **arrays)
+    r = subprocess.run([sys.executable, "-m", "nnctl", "export", "e.npz", "--out", "e.onnx"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    got = _run(tmp_path / "e.onnx", np.zeros((1, 2)))["label"]
+    assert got.dtype == object and got[0] in ("3", str(2**64))

@@ -8,7 +8,8 @@ then fed one task at a time over its own pipe. The parent waits on
 every pipe and every worker's exit at once: a worker that dies (a signal, the kernel's
 out-of-memory killer, an exit) turns its task into an `error` row naming the signal or code and
 is replaced, and the other workers carry on. Workers ignore Ctrl-C and SIGTERM: the parent
-decides, and stops them when the sweep stops.
+decides, and stops them when the sweep stops; if the parent itself is killed (SIGKILL, the
+out-of-memory killer), the kernel kills its workers too (PR_SET_PDEATHSIG, on Linux).
 """
 
 from __future__ import annotations
@@ -51,7 +52,26 @@ def fork_start() -> bool:
             and os.environ.get("NNCTL_SWEEP_START", "").lower() != "spawn" and _blas_threads_setter() is not None)
 
 
-def _worker(conn, shared: Shared | None = None) -> None:  # pragma: no cover - runs in the child process
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux; elsewhere nothing), and
+    exit now if the parent is already gone."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _worker(conn, shared: Shared | None = None, parent: int = 0) -> None:  # pragma: no cover - a child process
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import tempfile
@@ -120,10 +140,10 @@ class LocalPool:
     def _start(self):
         parent, child = self.ctx.Pipe()
         if self.fork:  # inherits the shared part; sets its own BLAS to one thread
-            proc = self.ctx.Process(target=_worker, args=(child, self.shared), daemon=True)
+            proc = self.ctx.Process(target=_worker, args=(child, self.shared, os.getpid()), daemon=True)
             proc.start()
         else:
-            proc = self.ctx.Process(target=_worker, args=(child,), daemon=True)
+            proc = self.ctx.Process(target=_worker, args=(child, None, os.getpid()), daemon=True)
             self._spawn(proc)
             if self.shared is not None:  # spawned in place of one that died
                 parent.send(self.shared)
@@ -183,20 +203,18 @@ class LocalPool:
                 conn, task = self.busy[proc]
                 if ready is conn:
                     try:
-                        self.done.append(conn.recv())
+                        row = conn.recv()
                         del self.busy[proc]
                         self.idle.append((proc, conn))
+                        self.done.append({**row, "task": task})
                         continue
                     except (EOFError, OSError):
                         pass
                 proc.join(timeout=5)
                 del self.busy[proc]
                 conn.close()
-                self.done.append(task.row("error", death(proc.exitcode)))
+                self.done.append({**task.row("error", death(proc.exitcode)), "task": task, "lost": True})
         return self.done.popleft()
-
-    def pending(self) -> int:
-        return len(self.queue) + len(self.busy) + len(self.done)
 
     def close(self, kill: bool = False) -> None:
         for _proc, conn in self.idle:
