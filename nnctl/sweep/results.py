@@ -256,7 +256,7 @@ class Results:
     def open(self, resolved: dict) -> None:
         """Create the folder (or reuse the checked one), take its lock, write the state file, and
         trials.csv's header or its checked rows."""
-        from nnctl.io.modelfile import atomic_write, check_writable
+        from nnctl.io.files import atomic_write, check_writable
 
         if self.lock.fd is None:
             self.made_folder = not self.folder.exists()
