@@ -66,17 +66,7 @@ def gradcheck(
         s = trainer.prepared.split
         n = min(rows or samples or 100, s.X_train.shape[0])
         if backward is not None:
-            from nnctl.render.backward import print_backward
-            from nnctl.tools.backward import check_backward
-
-            rep = check_backward(backward, trainer.model, s.X_train[:n], s.Y_train[:n], trainer.prepared.loss,
-                                 cfg.train.weight_decay, tol, eps)
-            if json_:
-                report.emit_json(rep.as_dict())
-            elif not quiet:
-                print_backward(rep, _)
-            if not rep.passed:
-                raise typer.Exit(int(ExitStatus.FAILED))
+            _check_own(backward, trainer, n, tol, eps, json_, quiet, _)
             return
         rep = gc.check_gradients(trainer.model, s.X_train[:n], s.Y_train[:n], trainer.prepared.loss,
                               cfg.train.weight_decay, eps, tol, atol, strict, shown)
@@ -86,6 +76,26 @@ def gradcheck(
             report.print_gradcheck(rep, n, _)
         if not rep.passed:
             raise typer.Exit(int(ExitStatus.FAILED))
+
+
+def _check_own(spec: str, trainer, n: int, tol: float, eps: float, json_: bool, quiet: bool, _) -> None:
+    """--backward: the learner's function on the first n rows, judged tensor by tensor."""
+    from nnctl import render as report
+    from nnctl.render.backward import print_backward
+    from nnctl.tools.backward import LearnerError, check_backward
+
+    s = trainer.prepared.split
+    try:
+        rep = check_backward(spec, trainer.model, s.X_train[:n], s.Y_train[:n], trainer.prepared.loss,
+                             trainer.cfg.train.weight_decay, tol, eps)
+    except LearnerError as err:  # a student's error in the student's language
+        raise err.translated(_) from None
+    if json_:
+        report.emit_json(rep.as_dict())
+    elif not quiet:
+        print_backward(rep, _)
+    if not rep.passed:
+        raise typer.Exit(int(ExitStatus.FAILED))
 
 
 def _element_count(text: str | None) -> int | None:

@@ -14,6 +14,8 @@ OUTPUT_GRADIENT = {
     "mse": ("∂L/∂Z = {two}(A − Y){per} ⊙ act'(Z)", "the derivative of the squares, through the output "
             "activation's derivative"),
 }
+# The formulas are gettext msgids too: their few words (from the logits, plain SGD) are translated,
+# the symbols kept.
 LOSS_FORMULA = {
     "mse": "L = {agg} {half}(A − Y)²",
     "bce": "L = {agg} −[y·log σ(z) + (1 − y)·log(1 − σ(z))], from the logits z: max(z, 0) − z·y + log(1 + e^−|z|)",
@@ -59,7 +61,7 @@ def _loss_text(doc: dict, _) -> tuple[str, str, str]:
     per_element = name != "cross_entropy"
     agg = (_("mean over rows and outputs of") if per_element else _("mean over rows of")) if mean else \
         (_("sum over rows and outputs of") if per_element else _("sum over rows of"))
-    formula = LOSS_FORMULA[name].format(agg=agg, half="½·" if loss.half else "")
+    formula = _(LOSS_FORMULA[name]).format(agg=agg, half="½·" if loss.half else "")
     per = (" / (n·k)" if per_element else " / n") if mean else ""
     grad, why = OUTPUT_GRADIENT[name]
     return formula, grad.format(per=per, two="" if loss.half else "2"), _(why)
@@ -133,7 +135,7 @@ def sections(doc: dict, full: bool, big: bool, _=lambda t: t) -> list[tuple[str,
         out.append((_("Backward, layer {i}").format(i=i), items))
     up = doc["update"]
     lead = _("{opt}, train's step {step} at lr {lr}").format(opt=up["optimizer"], step=doc["step"], lr=f"{up['lr']:g}")
-    items = [("text", f"{lead}: {UPDATE_FORMULA[up['optimizer']]}")]
+    items = [("text", f"{lead}: {_(UPDATE_FORMULA[up['optimizer']])}")]
     for p in up["params"]:
         items += [("matrix", p["name"] + " " + _("before"), p["before"]),
                   ("matrix", p["name"] + " " + _("gradient g"), p["grad"]),

@@ -375,3 +375,118 @@ def test_a_learner_s_prints_do_not_spoil_the_json(nnctl, nets, write):
         """))
     r = nnctl("gradcheck", cfg, "--backward", chatty, "--json")
     assert r.code == 0 and r.json()["passed"] and "shapes" in r.stderr and "loading" in r.stderr
+
+
+def test_a_learner_s_file_imports_its_sibling_modules(nnctl, nets, write):
+    """`python mine.py` finds `helpers.py` beside it; so does --backward."""
+    cfg, _ = nets["221"]
+    write("helpers.py", textwrap.dedent(STUDENT_221))
+    mine = write("mine.py", "from helpers import correct as backward\n")
+    r = nnctl("gradcheck", cfg, "--backward", mine, "--rows", "4", "--json")
+    assert r.code == 0 and r.json()["passed"] is True, r.stderr
+
+
+@pytest.mark.parametrize(("signame", "code", "word"), [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted")])
+def test_a_signal_inside_the_learner_s_function_is_the_user_s_not_their_error(nets, write, signame, code, word):
+    """SIGTERM or Ctrl-C while their (slow) function runs: 143/130 as everywhere, not exit 2 blaming it."""
+    import subprocess
+    import sys
+
+    cfg, _ = nets["221"]
+    slow = write("slow.py", f"""
+        import os, signal
+
+        def backward(X, Y, W, b, Z, A):
+            os.kill(os.getpid(), signal.{signame})
+            return [], []
+        """)
+    r = subprocess.run([sys.executable, "-m", "nnctl", "gradcheck", str(cfg), "--backward", str(slow), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == code and word in r.stderr and r.stdout == ""
+    assert "Traceback" not in r.stderr and "slow.py" not in r.stderr
+
+
+def test_a_learner_s_file_that_fails_is_told_in_their_language(nnctl, nets, write):
+    """--lang zh: the sentence in Chinese, their file's lines and Python's own error unchanged."""
+    cfg, _ = nets["221"]
+    syntax = write("syntax.py", "def backward(X, Y, W, b, Z, A)\n    return 1\n")
+    r = nnctl("gradcheck", cfg, "--backward", syntax, "--lang", "zh")
+    assert r.code == 2 and "加载该文件时抛出 SyntaxError" in r.stderr and "line 1" in r.stderr
+    assert "loading the file" not in r.stderr
+    r = nnctl("gradcheck", cfg, "--backward", f"{syntax}:other", "--lang", "zh")
+    assert r.code == 2 and "抛出" in r.stderr
+    none = write("none.py", "def backward(X, Y, W, b, Z, A):\n    pass\n")
+    r = nnctl("gradcheck", cfg, "--backward", none, "--lang", "zh")
+    assert r.code == 2 and "backward 返回了 NoneType" in r.stderr
+    r = nnctl("gradcheck", cfg, "--backward", none)
+    assert r.code == 2 and "backward returned NoneType; expected (dW, db)" in r.stderr
+
+
+def test_a_two_class_softmax_bias_is_not_called_scaled_by_coincidence(nnctl, write):
+    """With 2 softmax units every output-bias gradient is (g, −g), a multiple of the right one whatever
+    the mistake: σ' applied on top of softmax-with-cross-entropy must not be reported as 'a constant
+    factor' there while the weights match no mistake."""
+    cfg = write("two.yaml", """
+        seed: 0
+        data: {source: spiral}
+        model:
+          init: {name: normal, std: 0.5, bias: same}
+          layers: [{units: 4, activation: tanh}, {units: 2, activation: softmax}]
+        train: {loss: cross_entropy}
+        """)
+    student = write("twice.py", """
+        def backward(X, Y, W, b, Z, A):
+            d_out = (A[2] - Y) / len(X) * A[2] * (1 - A[2])   # a sigmoid's σ' on top of softmax + CE
+            d_hid = d_out @ W[1].T * (1 - A[1] ** 2)
+            return [X.T @ d_hid, A[1].T @ d_out], [d_hid.sum(axis=0), d_out.sum(axis=0)]
+        """)
+    r = nnctl("gradcheck", cfg, "--backward", student, "--rows", "4", "--json")
+    doc = r.json()
+    assert r.code == 1 and not doc["passed"]
+    assert [p["diagnosis"] for p in doc["params"]] == [None] * 4
+
+
+def test_what_students_return_is_read_or_refused_in_one_line(nnctl, nets, write):
+    """A one-unit bias as a plain number (np.sum without an axis) is that gradient (it was an internal
+    error); NaN fails quietly (no NumPy warnings); dicts and complex numbers are refused, saying what came."""
+    cfg, _ = nets["221"]
+    mine = write("mine.py", textwrap.dedent(STUDENT_221) + textwrap.dedent("""
+        def scalar_bias(X, Y, W, b, Z, A):
+            dW, db = correct(X, Y, W, b, Z, A)
+            return dW, [db[0], float(np.sum(db[1]))]
+
+        def nan(X, Y, W, b, Z, A):
+            dW, db = correct(X, Y, W, b, Z, A)
+            return [dW[0] * np.nan, dW[1]], db
+
+        def dicts(X, Y, W, b, Z, A):
+            dW, db = correct(X, Y, W, b, Z, A)
+            return dict(enumerate(dW)), dict(enumerate(db))
+
+        def complex_(X, Y, W, b, Z, A):
+            dW, db = correct(X, Y, W, b, Z, A)
+            return [g + 1j for g in dW], db
+        """))
+    r = nnctl("gradcheck", cfg, "--backward", f"{mine}:scalar_bias", "--rows", "4", "--json")
+    assert r.code == 0 and r.json()["passed"] is True, r.stderr
+    r = nnctl("gradcheck", cfg, "--backward", f"{mine}:nan", "--rows", "4", "--json")
+    doc = r.json()
+    assert r.code == 1 and [p["passed"] for p in doc["params"]] == [False, True, True, True]
+    assert doc["params"][0]["diagnosis"] is None and "Warning" not in r.stderr
+    r = nnctl("gradcheck", cfg, "--backward", f"{mine}:dicts")
+    assert r.code == 2 and "returned (dict, dict); expected (dW, db)" in r.stderr
+    r = nnctl("gradcheck", cfg, "--backward", f"{mine}:complex_")
+    assert r.code == 2 and "not an array of numbers" in r.stderr and "imaginary" in r.stderr
+
+
+def test_a_file_without_the_py_suffix_is_read_and_a_notebook_is_refused(nnctl, nets, write):
+    """mine.txt or a suffixless script is Python source (it was an internal error, exit 1); a Jupyter
+    notebook is refused in one line that says how to get a .py out of it."""
+    cfg, _ = nets["221"]
+    for name in ("mine.txt", "mine"):
+        f = write(name, textwrap.dedent(STUDENT_221))
+        r = nnctl("gradcheck", cfg, "--backward", f"{f}:correct", "--rows", "4", "--json")
+        assert r.code == 0 and r.json()["passed"] is True, r.stderr
+    nb = write("mine.ipynb", '{"cells": [], "metadata": {}, "nbformat": 4}')
+    r = nnctl("gradcheck", cfg, "--backward", nb)
+    assert r.code == 2 and "a notebook, not a Python file" in r.stderr and "internal error" not in r.stderr

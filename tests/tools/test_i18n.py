@@ -27,10 +27,13 @@ def test_the_compiled_catalog_is_up_to_date_with_its_po():
 
 def _msgids() -> set[str]:
     """Every string the code passes to gettext, and the sentence tables it translates."""
-    from nnctl.render.explain import BATCH, OUTPUT_GRADIENT
+    from nnctl.render.explain import BATCH, LOSS_FORMULA, OUTPUT_GRADIENT, UPDATE_FORMULA
+    from nnctl.tools.backward import LEARNER_MESSAGES
     from nnctl.tools.mistakes import MESSAGES
 
     ids = set(MESSAGES.values()) | set(BATCH.values()) | {why for _, why in OUTPUT_GRADIENT.values()}
+    ids |= set(LEARNER_MESSAGES.values())
+    ids |= set(LOSS_FORMULA.values()) | set(UPDATE_FORMULA.values())
     ids |= {"pass", "pass (atol)", "n/a (kinks)", "FAIL", "pass (kink)"}  # the verdicts
     for f in ("render/gradcheck.py", "render/backward.py", "render/explain.py", "commands/gradcheck.py"):
         for node in ast.walk(ast.parse((ROOT / "nnctl" / f).read_text(encoding="utf-8"))):
@@ -109,3 +112,11 @@ def test_a_wheel_carries_the_catalogs(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "nnctl/i18n/locale/zh/LC_MESSAGES/nnctl.mo" in names
     assert Path("nnctl/i18n/locale/zh/LC_MESSAGES/nnctl.po").as_posix() in names
+
+
+def test_explain_in_chinese_leaves_no_english_words_in_its_formulas(nnctl):
+    """The loss and update lines carry a few words beside their symbols ('from the logits', 'plain
+    SGD'); in Chinese those are translated, the symbols kept."""
+    zh = nnctl("explain", CONFIGS / "xor.yaml", "--format", "markdown", "--lang", "zh").stdout
+    assert "from the logits" not in zh and "plain SGD" not in zh
+    assert "max(z, 0) − z·y + log(1 + e^−|z|)" in zh and "W ← W − lr·g" in zh
