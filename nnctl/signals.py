@@ -22,15 +22,33 @@ class Terminated(BaseException):  # noqa: N818 - a signal, like KeyboardInterrup
     """SIGTERM, raised where the process is, so that files being written are cleaned up."""
 
 
-def _on_sigterm(signum, frame):
-    raise Terminated
+# The signals received under nnctl's handlers. A library may swallow the exception a handler
+# raises (pyarrow's lazy import of pandas does: a SIGTERM then vanished and a sweep ran to its
+# end), so the places that wait for long (a pool's wait, a training's stop flag) ask again.
+_received: list[int] = []
+
+
+def _on_signal(signum, frame):
+    _received.append(signum)
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+def raise_pending() -> None:
+    """Raise again a signal already received, in case a library swallowed its exception."""
+    if _received:
+        raise Terminated if _received[-1] == signal.SIGTERM else KeyboardInterrupt
+
+
+def pending() -> int | None:
+    """The last signal received under nnctl's handlers, if any."""
+    return _received[-1] if _received else None
 
 
 def install() -> None:
     """nnctl's handlers: SIGINT → KeyboardInterrupt, SIGTERM → Terminated."""
     try:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGINT, _on_signal)
+        signal.signal(signal.SIGTERM, _on_signal)
     except ValueError:  # not the main thread (a library caller's worker thread): leave them be
         pass
 
@@ -113,6 +131,8 @@ class stop_requests:  # noqa: N801 - used as a context manager, like contextlib'
                 self.previous[sig] = signal.signal(sig, self._handler)
             except ValueError:  # not the main thread: leave the signals as they are
                 pass
+        if self.previous and pending() is not None:  # received already, its exception swallowed
+            self.signum, self.flag[0] = pending(), True
         return self
 
     def __exit__(self, *exc):

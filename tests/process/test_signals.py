@@ -113,3 +113,27 @@ def test_sigterm_under_ray_is_143_with_the_local_backends_message(files):
         err = head + err
         assert proc.returncode == 143 and "Traceback" not in err, err
         assert "error: terminated (SIGTERM): runs in progress were stopped" in err.strip().splitlines()[-1]
+
+
+def test_a_signal_whose_exception_a_library_swallowed_is_raised_again():
+    """pyarrow's lazy import of pandas swallowed the Terminated a SIGTERM raised, and a sweep ran
+    on to exit 0; the waits and the training's stop flag ask the signals module again."""
+    code = """
+import os, signal, time
+from nnctl import signals
+signals.install()
+try:
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(1)
+except BaseException:
+    pass  # a library that catches everything
+flag = [False]
+with signals.stop_requests(flag) as stop:
+    assert flag[0] and stop.exit_status == 143
+try:
+    signals.raise_pending()
+except signals.Terminated:
+    print("raised again")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "raised again", r.stderr

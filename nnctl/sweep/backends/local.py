@@ -193,6 +193,7 @@ class LocalPool:
     def next_result(self) -> dict:
         """The next finished run's row (a dead worker's task as an error row)."""
         while not self.done:
+            signals.raise_pending()
             self._dispatch()
             if not self.busy:
                 raise RuntimeError("no run in progress")
@@ -201,6 +202,7 @@ class LocalPool:
             for ready in wait([*by_conn, *by_sentinel, self.wakeup.reader]):
                 if ready is self.wakeup.reader:  # a signal: its handler raises before the next wait
                     self.wakeup.drain()
+                    signals.raise_pending()
                     continue
                 proc = by_conn.get(ready) or by_sentinel.get(ready)
                 if proc not in self.busy:
