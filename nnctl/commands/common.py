@@ -81,9 +81,17 @@ def signal_reported() -> bool:
 
 def _signalled(report, exc: BaseException):
     term = isinstance(exc, Terminated)
+    signal_exit(f"{'terminated (SIGTERM)' if term else 'interrupted (Ctrl-C)'}; no file was changed",
+                int(ExitStatus.TERMINATED if term else ExitStatus.INTERRUPTED))
+
+
+def signal_exit(message: str, status: int):
+    """A command ends on a signal with its own one line (what was kept, how to go on)."""
+    from nnctl import render as report
+
     _reported[0] = True
-    report.error(f"{'terminated (SIGTERM)' if term else 'interrupted (Ctrl-C)'}; no file was changed")
-    raise typer.Exit(int(ExitStatus.TERMINATED if term else ExitStatus.INTERRUPTED)) from None
+    report.error(message)
+    raise typer.Exit(status)
 
 
 def _out_of_memory(report) -> None:

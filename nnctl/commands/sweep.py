@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from nnctl.commands.common import DebugOpt, JsonOpt, QuietOpt, SetOpt, guard, overrides
+from nnctl.commands.common import DebugOpt, JsonOpt, QuietOpt, SetOpt, guard, overrides, signal_exit
 from nnctl.errors import ExitStatus, UsageError
 from nnctl.signals import Terminated
 
@@ -67,9 +67,9 @@ def sweep(
             term = isinstance(exc, Terminated)
             again = resume_command(config, set_, workers, backend, address, folder, trials, max_failures,
                                    json_, quiet)
-            report.error(f"{'terminated (SIGTERM)' if term else 'interrupted (Ctrl-C)'}: runs in progress were "
-                         f"stopped; finished runs are in {folder / 'trials.csv'}; continue with {again}")
-            raise typer.Exit(int(ExitStatus.TERMINATED if term else ExitStatus.INTERRUPTED)) from None
+            signal_exit(f"{'terminated (SIGTERM)' if term else 'interrupted (Ctrl-C)'}: runs in progress were "
+                        f"stopped; finished runs are in {folder / 'trials.csv'}; continue with {again}",
+                        int(ExitStatus.TERMINATED if term else ExitStatus.INTERRUPTED))
         progress.stop()
         plan, board = doc.pop("plan"), doc.pop("leaderboard")
         if json_:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from nnctl import signals
-from nnctl.commands.common import DebugOpt, JsonOpt, QuietOpt, SetOpt, guard, overrides
+from nnctl.commands.common import DebugOpt, JsonOpt, QuietOpt, SetOpt, guard, overrides, signal_exit
 from nnctl.errors import WriteError
 
 
@@ -59,9 +59,8 @@ def train(
                                   on_start=progress.start, on_epoch=progress, stop=stop)
         except Interrupted as exc:
             progress.stop()
-            report.error(f"interrupted ({stop.name}) during epoch {exc.epoch}; {out_path} was not changed; "
-                         f"checkpoint written: resume with {resume_with(exc.checkpoint)}")
-            raise typer.Exit(stop.exit_status) from None
+            signal_exit(f"interrupted ({stop.name}) during epoch {exc.epoch}; {out_path} was not changed; "
+                        f"checkpoint written: resume with {resume_with(exc.checkpoint)}", stop.exit_status)
         except UnsavedRun as exc:
             if exc.checkpoint is None:
                 raise

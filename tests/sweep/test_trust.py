@@ -194,6 +194,7 @@ def test_the_printed_resume_command_works_as_printed(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
+    assert "continue with " in err.strip().splitlines()[-1], err
     printed = err.strip().splitlines()[-1].split("continue with ", 1)[1]
     args = shlex.split(printed)
     assert args[:2] == ["nnctl", "sweep"] and "--set" in args and "--workers" in args and "--resume" in args
