@@ -240,11 +240,11 @@ def _big_csv(path: Path, rows=30000, cols=785):
 
 def case_csv(repeats, path: Path):
     """Loading a 30000×785 numeric CSV: nnctl's loader against numpy.loadtxt."""
-    from nnctl.data import csvtable as csvio
+    from nnctl.data import csvtable, reader
 
     def ours():
-        table = csvio.read_table(path)
-        csvio.numeric_columns(table, list(range(len(table.header))))
+        table = csvtable.read_table(path)
+        reader.load(table, list(range(len(table.header))), [], None)
 
     rows = {"nnctl": median_of(lambda: timed(ours), repeats),
             "numpy.loadtxt": median_of(lambda: timed(lambda: np.loadtxt(path, delimiter=",", skiprows=1)), repeats)}

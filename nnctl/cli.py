@@ -13,7 +13,7 @@ import sys
 import typer
 
 from nnctl import signals
-from nnctl.commands import config, export, gradcheck, info, plot, predict, report, sweep, train
+from nnctl.commands import common, config, export, gradcheck, info, plot, predict, report, sweep, train
 from nnctl.errors import ExitStatus
 
 app = typer.Typer(
@@ -68,6 +68,10 @@ def run(args: list[str]) -> int:
 
         report.error(exc.format_message())
         code = exc.exit_code
+    if code == ExitStatus.INTERRUPTED and not common.signal_reported():
+        # Typer turns a Ctrl-C outside a command's guard (parsing, importing) into a silent
+        # exit 130; give it the one line every other Ctrl-C gets.
+        raise KeyboardInterrupt
     return code if isinstance(code, int) else 0
 
 

@@ -60,6 +60,19 @@ def foreign(reclaim_after: bool = False):
             install()
 
 
+def raised_within(exc: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or Terminated that `exc` wraps, if any: a signal raised inside an
+    import can come back as another error (a class body's `__set_name__` failing turns it into a
+    RuntimeError whose cause is the signal, as importing matplotlib does)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt | Terminated):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def exit_status(signum: int | None) -> int:
     """The shell's status for a process ended by this signal: 143 for SIGTERM, else 130."""
     from nnctl.errors import ExitStatus
@@ -124,3 +137,36 @@ def run_main(run) -> None:
             pass
         code = exit_status(signal.SIGTERM if term else signal.SIGINT)
     sys.exit(code)
+
+
+class Wakeup:
+    """A socket that turns readable when a signal arrives, for a main thread that waits on file
+    descriptors (a process pool's pipes). The kernel may deliver a process's SIGTERM to any of its
+    threads (OpenBLAS keeps a few in every process that loaded NumPy); Python then runs the handler
+    only when the main thread next runs bytecode, which a wait on pipes alone can postpone until a
+    run ends. Waiting on this socket too ends the wait at once, and the handler raises as usual."""
+
+    def __init__(self):
+        import socket
+
+        self.reader, self._writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self._writer.setblocking(False)
+        try:
+            self._previous = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        except ValueError:  # not the main thread: signals reach it anyway
+            self._previous = None
+
+    def drain(self) -> None:
+        try:
+            while self.reader.recv(512):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def close(self) -> None:
+        if self._previous is not None:
+            signal.set_wakeup_fd(self._previous)
+            self._previous = None
+        self.reader.close()
+        self._writer.close()

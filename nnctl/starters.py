@@ -41,7 +41,7 @@ STARTERS = {
 # Run it:  nnctl train xor.yaml        Check backprop:  nnctl gradcheck xor.yaml
 seed: 0                       # all randomness (init, shuffling, splits, data) derives from it
 data:
-  source: xor                 # xor | line | circles | moons | gauss | spiral | csv
+  source: xor                 # xor | line | circles | moons | gauss | spiral | csv | parquet
   standardize: true           # scale inputs by the training rows' mean and std
 model:
   layers:                     # hidden layers first, the output layer last
@@ -78,6 +78,7 @@ data:
   target: label               # the column to predict (class labels: text or integers)
   # features: [a, b, c]       # default: every other column
   # delimiter: ","
+  # stream: true              # a file larger than memory: read in chunks every epoch (docs/data.md)
   validation_split: 0.2       # held out after a seeded shuffle, reported as val_loss
   standardize: true
 model:

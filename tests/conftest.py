@@ -117,6 +117,15 @@ def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(params=["arrow", "numpy"])
+def csv_engine(request, monkeypatch):
+    """Run a test with each CSV engine: pyarrow's reader (the arrow extra) and NumPy's."""
+    if request.param == "arrow":
+        pytest.importorskip("pyarrow")
+    monkeypatch.setenv("NNCTL_CSV_ENGINE", request.param)
+    return request.param
+
+
 NNCTL = [sys.executable, "-m", "nnctl"]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +14,7 @@ from nnctl.errors import UsageError
 
 def predict(
     model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
-    input: Annotated[str, typer.Argument(help="CSV with a header, or - for stdin.")] = "-",
+    input: Annotated[str, typer.Argument(help="CSV with a header, a .parquet file, or - for stdin.")] = "-",
     proba: Annotated[bool, typer.Option("--proba", help="Add a probability column p_<label> per class.")] = False,
     format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
     no_header: Annotated[bool, typer.Option(
@@ -32,6 +31,7 @@ def predict(
     Example: nnctl predict iris.npz datasets/iris.csv --proba > predictions.csv
     """
     with guard(debug):
+        from nnctl.data.linestream import open_input
         from nnctl.io import files, modelfile
         from nnctl.tools import predict as predmod
 
@@ -44,9 +44,12 @@ def predict(
             print(f"note: --proba does not apply to {model}: a regression model has no classes, so its "
                   "predictions are numbers, written without probability columns", file=sys.stderr)
         source = "stdin" if input == "-" else input
-        with _open_input(input) as fh:
+        with open_input(input) as fh:
             def run(write):
-                predmod.stream_predict(mf, fh, write, source, header=not no_header, proba=proba, fmt=format)
+                if input.lower().endswith(".parquet"):
+                    predmod.predict_table(mf, predmod.read_input(mf, input), write, proba=proba, fmt=format)
+                else:
+                    predmod.stream_predict(mf, fh, write, source, header=not no_header, proba=proba, fmt=format)
 
             if output is None:
                 run(_write_stdout)
@@ -59,30 +62,11 @@ def _write_stdout(text: str) -> None:
     sys.stdout.flush()  # a reader on a pipe gets each chunk of answers as it is ready
 
 
-@contextmanager
-def _open_input(path: str):
-    """A binary stream of a CSV file, or of stdin for '-'; DataError when it cannot be read."""
-    from nnctl.errors import DataError
-
-    if path == "-":
-        yield getattr(sys.stdin, "buffer", sys.stdin)
-        return
-    p = Path(path)
-    if p.is_dir():
-        raise DataError("is a folder, expected a CSV file", source=path)
-    try:
-        fh = open(p, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
-        raise DataError("no such file", source=path) from None
-    except OSError as exc:
-        raise DataError(f"cannot read it: {exc.strerror}", source=path) from None
-    with fh:
-        yield fh
 
 
 def evaluate(
     model: Annotated[Path, typer.Argument(help="The model file (.npz).", show_default=False)],
-    data: Annotated[str, typer.Argument(help="Labelled CSV (features and target columns), or -.",
+    data: Annotated[str, typer.Argument(help="Labelled CSV or .parquet (features and target columns), or -.",
                                         show_default=False)],
     plugin: PluginOpt = None,
     json_: JsonOpt = False,
@@ -95,13 +79,12 @@ def evaluate(
     """
     with guard(debug):
         from nnctl import render
-        from nnctl.data import csvtable as csvio
         from nnctl.io import modelfile
         from nnctl.render.model import evaluation
         from nnctl.tools import predict as predmod
 
         mf = modelfile.load(model, plugin_files=plugin)
-        table = csvio.read_table(data, predmod.csv_delimiter(mf), source="stdin" if data == "-" else data)
+        table = predmod.read_input(mf, data)
         result = predmod.evaluate_table(mf, table)
         if json_:
             render.emit_json(result)

@@ -61,12 +61,15 @@ class PlaygroundData(_DataBase):
     noise: float = Field(0.1, ge=0.0)
 
 
-class CsvData(_DataBase):
-    source: Literal["csv"]
+class _FileData(_DataBase):
+    """Rows from a file: columns by name. See docs/data.md for streaming and the arrow extra."""
+
     path: str = Field(min_length=1, description="relative to the config file's folder")
     target: str | list[str] = Field(description="column name, or a list of names")
     features: list[str] | None = Field(None, description="default: every other column")
-    delimiter: str = Field(",", min_length=1, max_length=1)
+    stream: bool = Field(False, description="read the file in chunks every epoch instead of holding it in "
+                                            "memory: for files larger than memory (docs/data.md)")
+    shuffle_buffer: int = Field(65536, ge=1, description="with stream: rows shuffled together within a buffer")
 
     @field_validator("target")
     @classmethod
@@ -76,7 +79,18 @@ class CsvData(_DataBase):
         return v
 
 
-DataConfig = Annotated[XorData | LineData | PlaygroundData | CsvData, Field(discriminator="source")]
+class CsvData(_FileData):
+    source: Literal["csv"]
+    delimiter: str = Field(",", min_length=1, max_length=1)
+
+
+class ParquetData(_FileData):
+    """A Parquet file, through pyarrow (pip install 'nnctl[arrow]')."""
+
+    source: Literal["parquet"]
+
+
+DataConfig = Annotated[XorData | LineData | PlaygroundData | CsvData | ParquetData, Field(discriminator="source")]
 
 
 # --- model ----------------------------------------------------------------------------------

@@ -9,11 +9,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def class_indices(outputs: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted and true class indices; a bce output p > 0.5 means class 1, as Keras and sklearn."""
+def predicted_indices(outputs: np.ndarray) -> np.ndarray:
+    """Predicted class indices; a bce output p > 0.5 means class 1, as Keras and sklearn."""
     if outputs.shape[1] == 1:
-        return (outputs[:, 0] > 0.5).astype(np.intp), (Y[:, 0] > 0.5).astype(np.intp)
-    return outputs.argmax(axis=1), Y.argmax(axis=1)
+        return (outputs[:, 0] > 0.5).astype(np.intp)
+    return outputs.argmax(axis=1)
+
+
+def class_indices(outputs: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Predicted and true class indices (Y: the 0/1 column or one-hot rows)."""
+    return predicted_indices(outputs), predicted_indices(Y)
 
 
 THRESHOLD_TOL = 1e-6  # |p − 0.5| (or the top two softmax outputs' gap) below which round-off decides the class

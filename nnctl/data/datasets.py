@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.data import csvtable as csvio
+from nnctl.data import csvtable, reader
 from nnctl.errors import ConfigError, DataError
 
 
@@ -99,12 +99,35 @@ def load_raw(cfg, base_dir: Path, rng: np.random.Generator) -> RawData:
                               source=getattr(cfg, "source", None))
         features = ["x"] if d.source == "line" else ["x1", "x2"]
         return RawData(X, features, ["y"], y[:, None])
-    return _load_csv(d, base_dir, cfg.train.loss_name == "mse")
+    return _load_table(d, base_dir, cfg.train.loss_name == "mse", np.dtype(cfg.train.dtype))
 
 
-def _load_csv(d, base_dir: Path, numeric_target: bool) -> RawData:
+def _load_table(d, base_dir: Path, numeric_target: bool, dtype) -> RawData:
+    """A CSV or Parquet file's rows: the features parsed in chunks into one array at `dtype`."""
     path = Path(d.path) if Path(d.path).is_absolute() else base_dir / d.path
-    table = csvio.read_table(path, d.delimiter, source=str(path))
+    table = open_table(d.source, path, getattr(d, "delimiter", ","))
+    lay = layout(table, d, numeric_target)
+    f_idx, t_idx = lay.features, lay.targets or [lay.label]
+    features, targets = [table.header[i] for i in f_idx], [table.header[i] for i in t_idx]
+    numbers = lay.label is None
+    try:
+        got = reader.load(table, f_idx, lay.targets, lay.label, dtype)
+    except DataError as exc:
+        if numeric_target and getattr(exc, "column", None) in t_idx:
+            exc.message += "; loss mse needs numbers in the target (use cross_entropy or bce to classify labels)"
+        raise
+    y_numeric, y_labels = got.Y, None
+    if not numbers:
+        if isinstance(got.labels, np.ndarray):
+            y_numeric = got.labels[:, None]
+        else:
+            y_labels = got.labels
+    return RawData(got.X_aug[:, :-1], features, targets, y_numeric, y_labels, got.X_aug)
+
+
+def layout(table, d, numeric_target: bool):
+    """Which columns the config's data section reads: features, and numeric targets (mse, or
+    several targets) or one label column (classes, numbers or text)."""
     targets = [d.target] if isinstance(d.target, str) else list(d.target)
     t_idx = [table.column_index(t, "target") for t in targets]
     if d.features is None:
@@ -116,22 +139,18 @@ def _load_csv(d, base_dir: Path, numeric_target: bool) -> RawData:
             raise ConfigError(f"data.features: {table.header[both.pop()]!r} is also the target")
     if not f_idx:
         raise DataError("no feature columns left besides the target", source=table.source)
-    features = [table.header[i] for i in f_idx]
-    y_numeric = y_labels = None
-    # the targets first: reading the features may reuse the parsed file's memory
-    if numeric_target or len(t_idx) > 1:  # numbers or bust: the careful pass names a bad cell
-        try:
-            y_numeric = csvio.numeric_columns(table, t_idx, d.delimiter)
-        except DataError as exc:
-            if numeric_target:
-                exc.message += "; loss mse needs numbers in the target (use cross_entropy or bce to classify labels)"
-            raise
-    else:  # class labels: numbers when they all parse (fast), else text
-        y_numeric = csvio.fast_numeric_columns(table, t_idx, d.delimiter)
-        if y_numeric is None:
-            y_labels = csvio.text_column(table, t_idx[0], d.delimiter)
-    X_aug = csvio.augmented_features(table, f_idx, d.delimiter)
-    return RawData(X_aug[:, :-1], features, targets, y_numeric, y_labels, X_aug)
+    if numeric_target or len(t_idx) > 1:  # numbers or bust
+        return reader.Layout(f_idx, t_idx, None)
+    return reader.Layout(f_idx, [], t_idx[0])
+
+
+def open_table(source: str, path: Path, delimiter: str = ","):
+    """The table a file holds, by the config's data.source (or a command's input, by its suffix)."""
+    if source == "parquet":
+        from nnctl.data import parquet
+
+        return parquet.read_table(path, source=str(path))
+    return csvtable.read_table(path, delimiter, source=str(path))
 
 
 # --- encoding --------------------------------------------------------------------------------
@@ -208,10 +227,14 @@ def encode(raw: RawData, loss: str, out_units: int | str, last: str = "model.lay
         return Encoded(raw.X, raw.y_numeric, raw.features, raw.targets, X_aug=raw.X_aug)
     if len(raw.targets) != 1:
         raise ConfigError(f"data.target: loss {loss} takes one target column, got {len(raw.targets)}")
-    labels = raw.y_labels if raw.y_labels is not None else list(raw.y_numeric[:, 0])
-    classes = sort_classes(labels)
-    keys = {label_key(c): i for i, c in enumerate(classes)}
-    idx = np.array([keys[label_key(lab)] for lab in labels], dtype=np.intp)
+    if raw.y_labels is None:  # numbers: sorted by value, matched in C (a Python object per row would cost more
+        values = raw.y_numeric[:, 0]  # than the features of a float32 run)
+        distinct, idx = np.unique(values, return_inverse=True)
+        classes, idx = sort_classes(distinct.tolist()), idx.astype(np.intp, copy=False).reshape(-1)
+    else:
+        classes = sort_classes(raw.y_labels)
+        keys = {label_key(c): i for i, c in enumerate(classes)}
+        idx = np.array([keys[label_key(lab)] for lab in raw.y_labels], dtype=np.intp)
     if loss == "bce":
         if len(classes) != 2:
             raise DataError(f"target {raw.targets[0]!r} has {len(classes)} distinct values "
@@ -256,7 +279,7 @@ class Split:
         return self.X_train_aug[:, :-1]
 
 
-CHUNK = csvio.CHUNK  # rows per pass when copying, so no full-size temporary is ever made
+CHUNK = 4096  # rows per pass when copying, so no full-size temporary is ever made
 
 
 def _chunks(rows: np.ndarray | None, n: int):
@@ -277,8 +300,9 @@ def make_split(enc: Encoded, fraction: float, rng: np.random.Generator, standard
         if n - n_val < 1:
             raise DataError(f"validation_split {fraction} of {n} rows leaves no training rows")
         order = rng.permutation(n)
-        tr, va = np.sort(order[n_val:]), np.sort(order[:n_val])
-    if enc.X_aug is not None and np.dtype(dtype) == np.float64:
+        va, tr = np.sort(order[:n_val]), order[n_val:]
+        tr.sort()  # in place: the training rows' index costs no second copy
+    if enc.X_aug is not None and enc.X_aug.dtype == np.dtype(dtype):
         return _split_in_place(enc.X_aug, Y, tr, va, standardize)
     n_tr = n if tr is None else len(tr)
     mean, std = _stats(X, tr, n_tr) if standardize else (None, None)
@@ -310,13 +334,14 @@ def _stats(X: np.ndarray, rows: np.ndarray | None, n: int) -> tuple[np.ndarray, 
 
 
 def _split_in_place(Xa: np.ndarray, Y: np.ndarray, tr, va, standardize: bool) -> Split:
-    """make_split for float64 rows the loader already laid out as [X, 1]: the validation rows are
-    copied out, the training rows moved up in place (tr is sorted, so no row is overwritten before
-    it is read) and scaled in place. No second copy of the data is ever made."""
-    nf = Xa.shape[1] - 1
+    """make_split for rows the loader already laid out as [X, 1] at the training dtype: the
+    validation rows are copied out, the training rows moved up in place (tr is sorted, so no row
+    is overwritten before it is read) and scaled in place, chunk by chunk in float64. No second
+    copy of the data is ever made."""
+    nf, dtype = Xa.shape[1] - 1, Xa.dtype
     X_val = Y_val = None
     if tr is not None:
-        X_val, Y_val = Xa[va, :nf].copy(), Y[va].astype(np.float64)
+        X_val, Y_val = Xa[va, :nf], Y[va].astype(dtype)  # fancy indexing copies
         for a, b, rows in _chunks(tr, len(tr)):
             Xa[a:b] = Xa[rows]
         Xa, Y = Xa[:len(tr)], Y[tr]
@@ -324,8 +349,7 @@ def _split_in_place(Xa: np.ndarray, Y: np.ndarray, tr, va, standardize: bool) ->
     if standardize:
         mean, std = _stats(Xa[:, :nf], None, Xa.shape[0])
         for a, b, _ in _chunks(None, Xa.shape[0]):
-            Xa[a:b, :nf] -= mean
-            Xa[a:b, :nf] /= std
+            Xa[a:b, :nf] = (Xa[a:b, :nf] - mean) / std
         if X_val is not None:
-            X_val = (X_val - mean) / std
-    return Split(Xa, Y.astype(np.float64), X_val, Y_val, mean, std)
+            X_val = ((X_val - mean) / std).astype(dtype)
+    return Split(Xa, Y.astype(dtype, copy=False), X_val, Y_val, mean, std)

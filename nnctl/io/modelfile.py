@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from nnctl.core.activations import ACTIVATIONS, Activation
+from nnctl.core.metrics import predicted_indices
 from nnctl.core.model import MLP
-from nnctl.errors import ModelFileError
+from nnctl.errors import ModelFileError, UsageError
 from nnctl.io import jsonio as jsonsafe
 from nnctl.io.files import atomic_write
 
@@ -104,6 +105,25 @@ class ModelFile:
         if self.x_mean is not None:
             X = (X - self.x_mean) / self.x_std
         return X.astype(self.model.dtype, copy=False)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """A classifier's class probabilities for raw feature rows, one column per class in
+        `classes` order (a bce model's one sigmoid unit gives both columns, 1 − p and p), as
+        `nnctl predict --proba` prints them."""
+        if not self.classes:
+            raise UsageError(f"{self.path}: a regression model has no class probabilities; use predict")
+        out = self.model.predict(self.transform(np.asarray(X, dtype=np.float64)))
+        return np.c_[1.0 - out[:, 0], out[:, 0]] if out.shape[1] == 1 else out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """What `nnctl predict` prints for raw feature rows: a classifier's labels (the classes' own
+        values, None for a row whose outputs are not finite), a regression's outputs (n, targets)."""
+        out = self.model.predict(self.transform(np.asarray(X, dtype=np.float64)))
+        if not self.classes:
+            return out
+        labels = np.array(self.classes, dtype=object)[predicted_indices(out)]
+        labels[~np.isfinite(out).all(axis=1)] = None
+        return labels
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, fail) -> np.ndarray:

@@ -78,6 +78,23 @@ def axes(x: str | None = None, y: str | None = None, **layout) -> dict:
     return layout
 
 
+def line_mode(points: list) -> str:
+    """A curve's plotly mode: a history of one epoch is one point, which a line alone never draws."""
+    return "lines" if len(points) > 1 else "lines+markers"
+
+
+LOG_RATIO = 100.0  # positive values spanning this factor or more are drawn on a log axis
+
+
+def value_axis(values: list) -> dict:
+    """A log y axis for losses or scores spanning orders of magnitude: a loss falling from 0.7 to
+    2e-5, or one sweep run blown up to 1e260, would otherwise flatten the rest onto zero."""
+    shown = [v for v in values if v is not None]
+    if shown and min(shown) > 0 and max(shown) / min(shown) >= LOG_RATIO:
+        return {"type": "log"}
+    return {}
+
+
 def fmt(v: object, digits: int = 6) -> str:
     if isinstance(v, float):
         return f"{v:.{digits}g}"

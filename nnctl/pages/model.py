@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.pages.html import Page, axes, esc, fmt, plot_text, table
+from nnctl.pages.html import Page, axes, esc, fmt, line_mode, plot_text, table, value_axis
 from nnctl.pages.labels import labels
 
 HEATMAP_SIDE = 128  # rows and columns of a weight matrix drawn at most
+NAMES_SHOWN = 32  # feature or class names listed in the summary at most
 BOUNDARY_GRID = 120  # points per side of the decision boundary's grid
 DIVERGING = "RdBu"
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -46,10 +47,17 @@ def _summary(pg: Page, t: dict, meta: dict, arrays: dict) -> None:
     sizes = [str(len(meta["features"]))] + [f"{la['units']} {la['activation']}" for la in meta["layers"]]
     n_params = sum(int(arrays[f"{k}{i}"].size) for i in range(len(meta["layers"])) for k in "Wb")
     rows = [[t["layers"], " → ".join(sizes)], [t["parameters"], n_params], [t["loss_fn"], meta["loss"]]]
-    rows += [[t[key], ", ".join(map(str, meta[key]))] for key in ("features", "targets", "classes") if meta.get(key)]
+    rows += [[t[key], _names(meta[key], t)] for key in ("features", "targets", "classes") if meta.get(key)]
     metrics = [[k, fmt(v)] for k, v in (meta.get("metrics") or {}).items()]
     pg.add(f'<div class="row"><div><h2>{esc(t["summary"])}</h2>{table(["", ""], rows)}</div>'
            f'<div><h2>{esc(t["final_metrics"])}</h2>{table([t["metric"], t["value"]], metrics)}</div></div>')
+
+
+def _names(names: list, t: dict) -> str:
+    """The first NAMES_SHOWN names and how many more (784 pixel names would fill a screen); all
+    of them are in the embedded JSON."""
+    shown = ", ".join(map(str, names[:NAMES_SHOWN]))
+    return shown if len(names) <= NAMES_SHOWN else f"{shown}, … " + t["more"].format(n=len(names) - NAMES_SHOWN)
 
 
 def _curves(pg: Page, t: dict, history: dict) -> None:
@@ -58,9 +66,11 @@ def _curves(pg: Page, t: dict, history: dict) -> None:
     if not epochs:
         pg.add(f'<p class="note">{esc(t["no_history"])}</p>')
         return
-    traces = [{"x": epochs, "y": history[c], "mode": "lines", "name": t[c]}
+    traces = [{"x": epochs, "y": history[c], "mode": line_mode(epochs), "name": t[c]}
               for c in ("loss", "val_loss") if any(v is not None for v in history.get(c) or [])]
-    pg.add(pg.figure(traces, axes(t["epoch"], t["loss"], legend={"orientation": "h"}), "loss-chart"))
+    values = [v for trace in traces for v in trace["y"]]
+    pg.add(pg.figure(traces, axes(t["epoch"], t["loss"], legend={"orientation": "h"}, yaxis=value_axis(values)),
+                     "loss-chart"))
 
 
 def _other_columns(pg: Page, t: dict, history: dict) -> None:
@@ -73,7 +83,7 @@ def _other_columns(pg: Page, t: dict, history: dict) -> None:
     pg.add(f'<div class="controls"><label for="history-column">{esc(t["column"])}</label>'
            f'<select id="history-column">{options}</select></div>')
     first = others[0]
-    pg.add(pg.figure([{"x": epochs, "y": history[first], "mode": "lines", "name": plot_text(first)}],
+    pg.add(pg.figure([{"x": epochs, "y": history[first], "mode": line_mode(epochs), "name": plot_text(first)}],
                      axes(t["epoch"]), "history-chart"))
 
 
@@ -99,10 +109,9 @@ def _weights(pg: Page, t: dict, meta: dict, arrays: dict) -> None:
 
 
 def _on_data(pg: Page, t: dict, mf, data: str) -> dict:
-    from nnctl.data import csvtable as csvio
     from nnctl.tools import predict as predmod
 
-    tab = csvio.read_table(data, predmod.csv_delimiter(mf), source=data)
+    tab = predmod.read_input(mf, data)
     result = predmod.evaluate_table(mf, tab)
     pg.heading(t["on_data"].format(file=Path(data).name, rows=result["rows"]))
     overall = table([t["metric"], t["value"]],
@@ -127,9 +136,8 @@ def _on_data(pg: Page, t: dict, mf, data: str) -> dict:
                  yaxis={"type": "category", "autorange": "reversed"}),
             "confusion-chart", css="chart tall") + "</div>")
     if len(mf.features) == 2:
-        X = predmod.feature_matrix(mf, tab)
-        charts.append(f"<div><h3>{esc(t['boundary'])}</h3>"
-                      + _boundary(pg, mf, X, predmod.target_indices(mf, tab)) + "</div>")
+        X, true = predmod.labelled_rows(mf, tab)
+        charts.append(f"<div><h3>{esc(t['boundary'])}</h3>" + _boundary(pg, mf, X, true) + "</div>")
     pg.add('<div class="pair">' + "".join(charts) + "</div>")
     return {"file": data, **result}
 

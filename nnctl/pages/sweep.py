@@ -15,12 +15,11 @@ import math
 from pathlib import Path
 
 from nnctl.errors import NnctlError, UsageError
-from nnctl.pages.html import Page, axes, esc, fmt, plot_text, table
+from nnctl.pages.html import LOG_RATIO, Page, axes, esc, fmt, line_mode, plot_text, table, value_axis
 from nnctl.pages.labels import labels
 from nnctl.pages.model import PALETTE
 
 BEST_CURVES = 5  # points whose runs' learning curves are drawn
-LOG_RATIO = 100.0  # a positive parameter spanning this factor or more gets a log axis
 
 
 def read_trials(folder: Path) -> tuple[list[dict], list[str], int]:
@@ -226,7 +225,7 @@ def _against(pg: Page, t: dict, runs: list[dict], keys: list[str], metric: str) 
             [{"type": "scatter", "mode": "markers", "x": x, "y": scores, "marker": {"size": 7, "opacity": 0.7},
               "text": [f"{t['trial']} {r['trial']}, {t['repeat']} {r['repeat']}" for r in runs],
               "hovertemplate": "%{text}: %{x} → %{y:.4g}<extra></extra>"}],
-            axes(y=plot_text(metric), xaxis=xaxis)))
+            axes(y=plot_text(metric), xaxis=xaxis, yaxis=value_axis(scores))))
     pg.heading(t["score_vs"])
     pg.add('<div class="grid">' + "".join(charts) + "</div>")
 
@@ -244,10 +243,11 @@ def _curves(pg: Page, t: dict, best, runs: list[dict], metric: str) -> None:
             if not h:
                 continue
             column = metric if any(v is not None for v in h.get(metric) or []) else "loss"
-            traces.append({"x": h["epoch"], "y": h[column], "mode": "lines", "connectgaps": True,
+            traces.append({"x": h["epoch"], "y": h[column], "mode": line_mode(h["epoch"]), "connectgaps": True,
                            "name": f"{t['trial']} {r['trial']} / {r['repeat']}", "legendgroup": str(p.trial),
                            "line": {"color": PALETTE[i % len(PALETTE)], "dash": "dot" if r["repeat"] else "solid"}})
     if not traces:
         return
     pg.heading(t["learning"])
-    pg.add(pg.figure(traces, axes(t["epoch"], plot_text(column)), "curves-chart"))
+    values = [v for tr in traces for v in tr["y"] if v is not None]
+    pg.add(pg.figure(traces, axes(t["epoch"], plot_text(column), yaxis=value_axis(values)), "curves-chart"))

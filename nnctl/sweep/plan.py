@@ -123,16 +123,17 @@ def _share_rows(cfg, keys: list[str], base_dir: Path, shared: Shared):
     from nnctl.training.setup import prepare_data
 
     sw = cfg.sweep
-    sharable = cfg.data.source == "csv" and not any(
+    from_file = hasattr(cfg.data, "path") and not cfg.data.stream  # a streamed file is never read whole
+    sharable = from_file and not any(
         (k.startswith("data.") and k not in SHARED_DATA_KEYS) or k == "train.loss" for k in keys)
-    rows = load_raw(cfg, base_dir, np.random.default_rng(cfg.seed)) if cfg.data.source == "csv" or sw.folds else None
+    rows = load_raw(cfg, base_dir, np.random.default_rng(cfg.seed)) if from_file or sw.folds else None
     if sharable or sw.folds:
         shared.X_aug = rows.X_aug.copy() if rows.X_aug is not None else np.c_[rows.X, np.ones(len(rows.X))]
         shared.features, shared.targets = rows.features, rows.targets
         shared.y_numeric, shared.y_labels = rows.y_numeric, rows.y_labels
         shared.plain = sharable  # built-in sets' rows are the config's only with its own generator
     prepared = prepare_data(copy.deepcopy(cfg), np.random.default_rng(cfg.seed),
-                            rows if cfg.data.source == "csv" else None)
+                            rows if from_file else None)
     if sw.folds:
         from nnctl.sweep.folds import assign
 
@@ -190,7 +191,7 @@ def import_optuna():
 def _absolute_paths(raw: dict, cfg, base_dir: Path) -> dict:
     """Paths relative to the config's folder made absolute: runs happen elsewhere (a worker, a
     Ray node, best.yaml in the results folder)."""
-    if cfg.data.source == "csv":
+    if hasattr(cfg.data, "path"):  # a CSV or Parquet file
         raw["data"]["path"] = str((base_dir / cfg.data.path).resolve())
     for layer in raw.get("model", {}).get("layers", []):
         act = layer.get("activation") if isinstance(layer, dict) else None

@@ -38,7 +38,7 @@ def training_points(mf: ModelFile) -> tuple[np.ndarray, np.ndarray] | None:
         cfg = validate(mf.meta["config"], "the model file's config")
         data_path = mf.meta.get("data_path")
         base = Path(data_path).parent if data_path else Path(".")
-        if cfg.data.source == "csv":
+        if hasattr(cfg.data, "path"):  # a CSV or Parquet file
             if not data_path or not Path(data_path).exists():
                 return None
             cfg.data.path = data_path

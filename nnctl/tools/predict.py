@@ -1,4 +1,4 @@
-"""Predictions and evaluation of a saved model on CSV rows. Returns values; prints nothing."""
+"""Predictions and evaluation of a saved model on CSV or Parquet rows. Returns values; prints nothing."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 
 from nnctl.core import metrics as metricsmod
 from nnctl.core.losses import make_loss
-from nnctl.data import csvtable as csvio
-from nnctl.data.datasets import label_key
+from nnctl.data import csvtable, reader
+from nnctl.data.datasets import label_key, open_table
+from nnctl.data.linestream import Lines
 from nnctl.errors import DataError
 from nnctl.io import jsonio
 from nnctl.io.modelfile import ModelFile
@@ -21,96 +22,12 @@ def csv_delimiter(mf: ModelFile) -> str:
     return d if isinstance(d, str) and len(d) == 1 else ","
 
 
-def feature_matrix(mf: ModelFile, table: csvio.Table, header: bool = True) -> np.ndarray:
-    """The model's features from the table: matched by name, or the first columns without a header."""
-    cols = _feature_columns(mf, table.header, header, table.source)
-    return csvio.numeric_columns(table, cols, csv_delimiter(mf))
-
-
-CHUNK_ROWS = 65536  # rows predicted at once: memory stays flat whatever the input's length
-READ_BYTES = 1 << 20
-
-
-class _Lines:
-    """Complete, decoded lines from a byte stream, in batches: at most CHUNK_ROWS at a time, and
-    whatever has arrived whenever the input pauses (a pipe fed row by row gets each row at once).
-    UTF-8 with an optional BOM; CRLF and lone CR line ends; the line number of each batch's first
-    line is kept for messages."""
-
-    def __init__(self, fh, source: str):
-        import codecs
-
-        self.fh, self.source = fh, source
-        self.fd = _fileno(fh)
-        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()
-        self.pending = ""  # an incomplete last line
-        self.line = 1  # the number of the next line handed out
-        self.eof = False
-
-    def _read(self) -> bytes:
-        import os
-
-        if self.fd is not None:
-            return os.read(self.fd, READ_BYTES)
-        read1 = getattr(self.fh, "read1", None)
-        return read1(READ_BYTES) if read1 else self.fh.read(READ_BYTES)
-
-    def _paused(self) -> bool:
-        """Nothing more can be read right now (a pipe whose writer is between rows)."""
-        if self.fd is None:
-            return False
-        import select
-
-        try:
-            return not select.select([self.fd], [], [], 0)[0]
-        except (OSError, ValueError):
-            return False
-
-    def batches(self):
-        lines: list[str] = []
-        while not self.eof:
-            data = self._read()
-            if not data:
-                self.eof = True
-                try:
-                    text = self.pending + self.decoder.decode(b"", True)
-                except UnicodeDecodeError:
-                    raise DataError(f"line {self.line + len(lines)}: not UTF-8 text (it ends inside a "
-                                    "character)", source=self.source) from None
-                self.pending = ""
-                if text:
-                    lines.append(text)
-            else:
-                try:
-                    text = self.pending + self.decoder.decode(data)
-                except UnicodeDecodeError as exc:
-                    seen = self.pending + data[:exc.start].decode("utf-8", "replace")
-                    raise DataError(f"line {self.line + len(lines) + seen.count(chr(10))}: not UTF-8 text "
-                                    "(save the file as UTF-8)", source=self.source) from None
-                if "\x00" in text:
-                    raise DataError("contains NUL bytes; expected a text CSV file", source=self.source)
-                text = text.replace("\r\n", "\n").replace("\r", "\n")
-                parts = text.split("\n")
-                self.pending = parts.pop()
-                lines += parts
-            while len(lines) >= CHUNK_ROWS:
-                yield self._emit(lines[:CHUNK_ROWS])
-                lines = lines[CHUNK_ROWS:]
-            if lines and (self.eof or self._paused()):
-                yield self._emit(lines)
-                lines = []
-
-    def _emit(self, lines: list[str]) -> tuple[int, list[str]]:
-        first = self.line
-        self.line += len(lines)
-        return first, lines
-
-
-def _fileno(fh) -> int | None:
-    try:
-        return fh.fileno()
-    except (AttributeError, OSError, ValueError):  # an in-memory stream (tests' stdin)
-        return None
+def read_input(mf: ModelFile, path: str):
+    """The table a labelled input holds: Parquet by its suffix, else CSV (stdin for '-')."""
+    source = "stdin" if path == "-" else path
+    if path.lower().endswith(".parquet"):
+        return open_table("parquet", path)
+    return csvtable.read_table(path, csv_delimiter(mf), source=source)
 
 
 class _Formatter:
@@ -141,11 +58,9 @@ class _Formatter:
         return self._objects([_json_numbers(r) for r in out.tolist()])
 
     def _classes(self, out: np.ndarray) -> str:
+        idx = metricsmod.predicted_indices(out).tolist()
         if out.shape[1] == 1:  # bce: one sigmoid unit, the probability of classes[1]
             out = np.c_[1.0 - out[:, 0], out[:, 0]]
-            idx = (out[:, 1] > 0.5).astype(np.intp).tolist()
-        else:
-            idx = out.argmax(axis=1).tolist()
         labels = [self.labels[i] for i in idx]
         bad = ~np.isfinite(out).all(axis=1)
         if bad.any():
@@ -190,34 +105,50 @@ def stream_predict(mf: ModelFile, fh, write, source: str, header: bool = True, p
     DataError naming its line and column; rows before its chunk have been written already.
     Returns the number of rows."""
     delim = csv_delimiter(mf)
-    formatter = _Formatter(mf, proba, fmt)
-    lines = _Lines(fh, source)
-    cols: list[int] | None = None
-    width = 0
-    rows = 0
-    for first, batch in lines.batches():
+    out = _Output(mf, write, proba, fmt)
+    cols: reader.Columns | None = None
+    for first, batch in Lines(fh, source).batches():
         if cols is None:  # the header: the first non-blank line
             skip = next((i for i, line in enumerate(batch) if line.strip()), None)
             if skip is None:
                 continue
-            names = csvio._parse_header(batch[skip], source, delim, header, first + skip)
-            width = len(names)
-            cols = _feature_columns(mf, names, header, source)
+            names = csvtable.parse_header(batch[skip], source, delim, header, first + skip)
+            cols = reader.Columns(_feature_columns(mf, names, header, source), None, len(names), names, source, delim)
             if header:
                 first, batch = first + skip + 1, batch[skip + 1:]
-        X = _parse_rows(batch, first, cols, width, delim, source, names)
-        if X.shape[0] == 0:
-            continue
-        with np.errstate(over="ignore", invalid="ignore"):  # such a row's outputs are null
-            out = mf.model.predict(mf.transform(X))
-        write((formatter.header() if rows == 0 else "") + formatter.rows(out))
-        rows += X.shape[0]
+        out.chunk(reader.parse_lines(batch, first, cols))
     if cols is None:
         raise DataError("the input is empty; expected a header row and data rows", source=source)
-    if rows == 0:
-        raise DataError("has a header but no data rows", source=source)
-    write(formatter.footer())
-    return rows
+    return out.end(source)
+
+
+def predict_table(mf: ModelFile, table, write, proba: bool = False, fmt: str = "csv") -> int:
+    """stream_predict for a table read by chunks (a Parquet file)."""
+    out = _Output(mf, write, proba, fmt)
+    for _, chunk in table.chunks(table.columns(_feature_columns(mf, table.header, True, table.source))):
+        out.chunk(chunk)
+    return out.end(table.source)
+
+
+class _Output:
+    """Predictions of parsed chunks, written as they come: the header before the first row."""
+
+    def __init__(self, mf: ModelFile, write, proba: bool, fmt: str):
+        self.mf, self.write, self.formatter, self.rows = mf, write, _Formatter(mf, proba, fmt), 0
+
+    def chunk(self, parsed: reader.Parsed) -> None:
+        if parsed.X.shape[0] == 0:
+            return
+        with np.errstate(over="ignore", invalid="ignore"):  # such a row's outputs are null
+            out = self.mf.model.predict(self.mf.transform(parsed.X))
+        self.write((self.formatter.header() if self.rows == 0 else "") + self.formatter.rows(out))
+        self.rows += parsed.X.shape[0]
+
+    def end(self, source: str) -> int:
+        if self.rows == 0:
+            raise DataError("has a header but no data rows", source=source)
+        self.write(self.formatter.footer())
+        return self.rows
 
 
 def _feature_columns(mf: ModelFile, names: list[str], header: bool, source: str) -> list[int]:
@@ -234,80 +165,27 @@ def _feature_columns(mf: ModelFile, names: list[str], header: bool, source: str)
     if missing:
         raise DataError(f"missing feature column(s) {', '.join(map(repr, missing))}; the model "
                         f"needs {', '.join(mf.features)} and the header has "
-                        f"{csvio._preview_names(names)}", source=source)
+                        f"{csvtable.preview_names(names)}", source=source)
     return [index[f] for f in mf.features]
 
 
-def _fast_rows(batch: list[str], cols: list[int], width: int, delim: str) -> np.ndarray | None:
-    """numpy.loadtxt over the chunk: every column first (loadtxt itself then checks that each row
-    has as many cells), and when another column holds text, only the model's columns, each line's
-    width counted. None when a cell or a row is off, or quotes make counting unreliable."""
-    import warnings
-
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "input contained no data": a chunk of blank lines
-        try:
-            X = np.loadtxt(batch, delimiter=delim, dtype=np.float64, ndmin=2, comments=None)
-            if X.size == 0:
-                return np.empty((0, len(cols)))
-            X = X[:, cols] if X.shape[1] == width else None
-        except ValueError:
-            X = None
-            joined = "".join(batch)
-            if '"' not in joined and all(line.count(delim) == width - 1 or not line.strip() for line in batch):
-                try:
-                    X = np.loadtxt(batch, delimiter=delim, usecols=cols, dtype=np.float64, ndmin=2, comments=None)
-                except ValueError:
-                    return None
-    if X is None or not np.isfinite(X).all():
-        return None
-    return X.reshape(-1, len(cols))
-
-
-def _parse_rows(batch: list[str], first: int, cols: list[int], width: int, delim: str, source: str,
-                names: list[str]) -> np.ndarray:
-    """A chunk of lines as floats (rows, features): numpy.loadtxt when every line is plain, else
-    (or to name a bad cell) a careful pass line by line."""
-    X = _fast_rows(batch, cols, width, delim)
-    if X is not None:
-        return X
-    import csv
-
-    out = []
-    for number, line in enumerate(batch, first):
-        if not line.strip():
-            continue
-        cells = next(csv.reader([line], delimiter=delim))
-        if len(cells) != width:
-            raise DataError(f"line {number}: {len(cells)} cells, expected {width} as in the header", source=source)
-        row = []
-        for c in cols:
-            try:
-                v = float(cells[c])
-            except ValueError:
-                v = None
-            if v is None or not np.isfinite(v):
-                table = csvio.Table(source, names, None, number)
-                raise csvio._bad_cell(table, number, c, cells[c])
-            row.append(v)
-        out.append(row)
-    return np.array(out, dtype=np.float64).reshape(len(out), len(cols))
-
-
-def target_indices(mf: ModelFile, table: csvio.Table) -> np.ndarray:
-    """A classifier's target column as class indices (n,), matched to the model's classes."""
-    col = table.column_index(mf.targets[0], "target")
+def class_indices(mf: ModelFile, labels, source: str) -> np.ndarray:
+    """A classifier's labels (numbers or text) as class indices (n,), matched to the model's classes."""
     keys = {label_key(c): i for i, c in enumerate(mf.classes)}
-    labels = csvio.text_column(table, col, csv_delimiter(mf))
-    idx = np.empty(len(labels), dtype=np.intp)
-    for r, lab in enumerate(labels):
+    values = labels.tolist() if isinstance(labels, np.ndarray) else labels
+    idx = np.empty(len(values), dtype=np.intp)
+    for r, lab in enumerate(values):
         i = keys.get(label_key(lab))
         if i is None:
-            raise DataError(f"data row {r + 1}: label {lab!r} in column {mf.targets[0]!r} is not one of "
-                            f"the model's classes ({', '.join(map(str, mf.classes[:20]))}"
-                            f"{', …' if len(mf.classes) > 20 else ''})", source=table.source)
+            raise DataError(f"data row {r + 1}: label {_label_text(lab)!r} in column {mf.targets[0]!r} is not one "
+                            f"of the model's classes ({', '.join(map(str, mf.classes[:20]))}"
+                            f"{', …' if len(mf.classes) > 20 else ''})", source=source)
         idx[r] = i
     return idx
+
+
+def _label_text(label) -> str:
+    return str(int(label)) if isinstance(label, float) and label.is_integer() else str(label)
 
 
 def _encoded(mf: ModelFile, idx: np.ndarray) -> np.ndarray:
@@ -333,15 +211,25 @@ def _trained_loss(mf: ModelFile):
 CHUNK_CELLS = 1 << 22  # outputs evaluated at once: 32 MB of float64, whatever the class count
 
 
-def evaluate_table(mf: ModelFile, table: csvio.Table) -> dict:
+def labelled_rows(mf: ModelFile, table) -> tuple[np.ndarray, np.ndarray]:
+    """A classifier's rows as read for evaluation: the raw features (n, n_features), before the
+    model's standardization, and the true class indices (n,)."""
+    features = _feature_columns(mf, table.header, True, table.source)
+    got = reader.load(table, features, [], table.column_index(mf.targets[0], "target"))
+    return got.X_aug[:, :-1], class_indices(mf, got.labels, table.source)
+
+
+def evaluate_table(mf: ModelFile, table) -> dict:
     """Loss, every metric of the model's kind, and the confusions of a classifier. A classifier is
     evaluated in chunks of rows, so memory stays bounded with many classes (no n × k one-hot)."""
-    X = mf.transform(feature_matrix(mf, table))
+    f_idx = _feature_columns(mf, table.header, True, table.source)
+    t_idx = [table.column_index(t, "target") for t in mf.targets]
+    got = reader.load(table, f_idx, [] if mf.classes else t_idx, t_idx[0] if mf.classes else None)
+    X = mf.transform(got.X_aug[:, :-1])
     loss = _trained_loss(mf)
     n = X.shape[0]
     if not mf.classes:
-        Y = csvio.numeric_columns(table, [table.column_index(t, "target") for t in mf.targets],
-                                  csv_delimiter(mf)).astype(mf.model.dtype)
+        Y = got.Y.astype(mf.model.dtype)
         out, cache = mf.model.forward(X, keep=True)
         names = metricsmod.all_for(False)
         result = {"loss": loss.value(cache.Z[-1], out, Y), "rows": int(n)}
@@ -349,7 +237,7 @@ def evaluate_table(mf: ModelFile, table: csvio.Table) -> dict:
             names += metricsmod.all_for(True)
             result["at_threshold"] = metricsmod.at_threshold(out)
         return {**result, "metrics": metricsmod.compute(names, out, Y)}
-    true, classes = target_indices(mf, table), mf.classes
+    true, classes = class_indices(mf, got.labels, table.source), mf.classes
     pred = np.empty(n, dtype=np.intp)
     total, ties = 0.0, 0
     step = max(1, CHUNK_CELLS // len(classes))

@@ -165,7 +165,7 @@ def model_meta(cfg: Config, result: TrainResult, **extra) -> dict:
         "best_epoch": stopper.best_epoch if stopper else None,
         "stopped_epoch": stopper.stopped_epoch if stopper else None,
         "history": history_columns(result.history, trainer.diag_names),
-        **({"data_path": str((cfg.base_dir / cfg.data.path).resolve())} if cfg.data.source == "csv" else {}),
+        **({"data_path": str((cfg.base_dir / cfg.data.path).resolve())} if hasattr(cfg.data, "path") else {}),
     }
     meta.update(extra)
     return meta

@@ -13,6 +13,7 @@ from nnctl.core.activations import ACTIVATIONS, Activation
 from nnctl.core.losses import Loss, make_loss
 from nnctl.core.model import MLP
 from nnctl.data import datasets as datamod
+from nnctl.data.stream import StreamSource
 from nnctl.errors import ConfigError, NnctlError
 
 
@@ -25,6 +26,7 @@ class Prepared:
     targets: list[str]
     classes: list | None
     loss: Loss
+    stream: StreamSource | None = None  # data.stream: the training rows come from here, chunk by chunk
 
     @property
     def classifier(self) -> bool:
@@ -34,6 +36,9 @@ class Prepared:
     def binary(self) -> bool:
         """A regression (mse) on one target whose every value is 0 or 1: the tutorials' XOR with
         MSE. Its outputs may then be read as classes at a 0.5 threshold."""
+        if self.stream is not None:
+            Y_val = self.split.Y_val
+            return self.stream.binary and (Y_val is None or bool(np.isin(Y_val, (0.0, 1.0)).all()))
         Y = self.split.Y_train
         return (not self.classifier and Y.shape[1] == 1 and bool(np.isin(Y, (0.0, 1.0)).all())
                 and (self.split.Y_val is None or bool(np.isin(self.split.Y_val, (0.0, 1.0)).all())))
@@ -56,6 +61,8 @@ def build_activations(cfg: Config, plugin_files: dict[str, Path] | None = None) 
 
 def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | None = None) -> Prepared:
     """The config's data (or `raw`, rows given directly), encoded, split, scaled and cast."""
+    if raw is None and getattr(cfg.data, "stream", False):
+        return _prepare_stream(cfg)
     raw = raw if raw is not None else datamod.load_raw(cfg, cfg.base_dir, rng)
     try:
         enc = datamod.encode(raw, cfg.train.loss_name, cfg.model.layers[-1].units,
@@ -65,12 +72,43 @@ def prepare_data(cfg: Config, rng: np.random.Generator, raw: datamod.RawData | N
         exc.source = exc.source or cfg.source
         raise
     except NnctlError as exc:  # name the file the targets came from
-        exc.source = exc.source or (str(cfg.base_dir / cfg.data.path) if cfg.data.source == "csv"
+        exc.source = exc.source or (str(cfg.base_dir / cfg.data.path) if hasattr(cfg.data, "path")
                                     else f"data.source {cfg.data.source}")
         raise
     split = datamod.make_split(enc, cfg.data.validation_split, rng, cfg.data.standardize,
                                np.dtype(cfg.train.dtype))
     return Prepared(split, enc.features, enc.targets, enc.classes, make_loss(cfg.train.loss))
+
+
+def _prepare_stream(cfg: Config) -> Prepared:
+    """data.stream: a first pass over the file (docs/data.md); the rows stay on disk, and the
+    Prepared's stream is the trainer's batch source."""
+    from nnctl.data import stream
+
+    if cfg.train.diagnostics:
+        raise ConfigError("train.diagnostics: needs the training rows in memory; not with data.stream: true",
+                          source=cfg.source)
+    d, tc = cfg.data, cfg.train
+    table = datamod.open_table(d.source, cfg.base_dir / d.path, getattr(d, "delimiter", ","))
+    layout = datamod.layout(table, d, tc.loss_name == "mse")
+    last = len(cfg.model.layers) - 1
+    try:
+        src = stream.StreamSource(table, layout, tc.loss_name, cfg.model.layers[-1].units, seed=cfg.seed,
+                                  validation_split=d.validation_split, standardize=d.standardize, dtype=tc.dtype,
+                                  batch_size=None if tc.batch_size == "full" else tc.batch_size,
+                                  shuffle_buffer=d.shuffle_buffer, shuffle=tc.shuffle,
+                                  units_key=f"model.layers.{last}.units")
+    except ConfigError as exc:
+        exc.source = exc.source or cfg.source
+        raise
+    except NnctlError as exc:
+        exc.source = exc.source or table.source
+        raise
+    cfg.model.layers[-1].units = src.n_outputs
+    nf, dtype = len(src.features), np.dtype(tc.dtype)
+    split = datamod.Split(np.empty((0, nf + 1), dtype), np.empty((0, src.n_outputs), dtype), src.X_val, src.Y_val,
+                          src.x_mean, src.x_std)
+    return Prepared(split, src.features, src.target_names, src.classes, make_loss(tc.loss), src)
 
 
 def resolve_units(cfg: Config) -> Config:

@@ -350,4 +350,4 @@ def setup(cfg: Config, init_from: MLP | None = None, plugin_files=None, raw: Raw
     model = build.build_model(cfg, prepared.split.X_train.shape[1], rng, acts)
     if init_from is not None:
         model = build.copy_weights(init_from, model)
-    return Trainer(cfg, model, prepared, rng, stop_flag=stop_flag)
+    return Trainer(cfg, model, prepared, rng, source=prepared.stream, stop_flag=stop_flag)

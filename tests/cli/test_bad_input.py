@@ -128,7 +128,7 @@ CSV_CASES = {
 
 
 @pytest.mark.parametrize("case", list(CSV_CASES))
-def test_bad_training_csv(case, nnctl, write, tmp_path):
+def test_bad_training_csv(case, nnctl, write, tmp_path, csv_engine):
     data, words = CSV_CASES[case]
     r = _fails(nnctl("train", _csv_config(write, data)), "d.csv", *words)
     assert not (tmp_path / "c.npz").exists(), r

@@ -17,6 +17,7 @@ from nnctl.config.loader import load_config, validate
 from nnctl.core.activations import ACTIVATIONS
 from nnctl.core.model import MLP
 from nnctl.data import csvtable as csvio
+from nnctl.data import reader
 from nnctl.errors import ConfigError, DataError, ModelFileError, NnctlError
 from nnctl.io import modelfile
 
@@ -59,7 +60,7 @@ def test_random_csv_bytes_load_or_raise_data_error(data, tmp_path):
     p.write_bytes(data)
     try:
         table = csvio.read_table(p)
-        X = csvio.numeric_columns(table, list(range(len(table.header))))
+        X = reader.load(table, list(range(len(table.header))), [], None).X_aug[:, :-1]
         assert np.isfinite(X).all() and X.shape[1] == len(table.header)
     except DataError:
         pass

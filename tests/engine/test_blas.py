@@ -112,15 +112,15 @@ PLAIN_SGD = """
     """
 
 
-def _fused_and_separate(cfg, monkeypatch):
+def _fused_and_separate(cfg, monkeypatch, raw=lambda: None):
     """cfg trained twice: with the update inside the products (where NumPy's BLAS is reachable)
-    and with the NumPy-only step (NNCTL_BLAS=numpy)."""
-    fused = setup(cfg)
+    and with the NumPy-only step (NNCTL_BLAS=numpy). `raw()` gives each run its rows, if any."""
+    fused = setup(cfg, raw=raw())
     assert (fused.ws.gemm is not None) == AVAILABLE
     assert fused.update == (fused.optimizer.step_applied if AVAILABLE else fused.optimizer.step_scaled)
     monkeypatch.setenv("NNCTL_BLAS", "numpy")
     blas.gemm.cache_clear()
-    separate = setup(cfg)
+    separate = setup(cfg, raw=raw())
     assert separate.ws.gemm is None and separate.update == separate.optimizer.step_scaled
     fused.fit()
     separate.fit()
@@ -184,22 +184,27 @@ def test_fused_run_still_reports_divergence(write, fuse_any_size):
 
 
 @pytest.mark.parametrize("batch", ["16", "full"])
-def test_fused_update_reads_rows_in_place_from_a_wider_parsed_csv(write, monkeypatch, fuse_any_size, fresh_lookup,
-                                                                  batch):
-    """Unshuffled batches are slices of the training rows, which the CSV loader leaves inside the
-    parsed array: rows wider than the features (two targets follow them). gemm gets their real
-    row stride and trains like the NumPy step."""
+def test_fused_update_reads_rows_in_place_from_a_wider_array(write, monkeypatch, fuse_any_size, fresh_lookup, batch):
+    """Unshuffled batches are slices of the training rows, which may sit inside a wider array
+    (rows given directly, their targets beside them): gemm gets their real row stride and trains
+    like the NumPy step."""
+    from nnctl.data.datasets import RawData
+
     rng = np.random.default_rng(0)
     rows = rng.normal(size=(64, 5))
-    write("d.csv", "a,b,c,t1,t2\n" + "\n".join(",".join(f"{v:.6f}" for v in r) for r in rows) + "\n")
+
+    def raw():
+        wide = np.c_[rows[:, :3], np.ones(64), rows[:, 3:]]  # [a, b, c, 1, t1, t2]
+        return RawData(wide[:, :3], ["a", "b", "c"], ["t1", "t2"], wide[:, 4:], X_aug=wide[:, :4])
+
     cfg = load_config(write("c.yaml", f"""
-        data: {{source: csv, path: d.csv, target: [t1, t2], standardize: false}}
+        data: {{source: line, standardize: false}}
         model: {{layers: [{{units: 16, activation: tanh}}, {{units: 2, activation: identity}}]}}
         train: {{loss: mse, optimizer: {{name: sgd, lr: 0.1}}, batch_size: {batch}, shuffle: false, epochs: 5}}
         """))
-    fused, separate = _fused_and_separate(cfg, monkeypatch)
+    fused, separate = _fused_and_separate(cfg, monkeypatch, raw)
     X = fused.prepared.split.X_train_aug
-    assert X.shape == (64, 4) and X.strides[0] > 4 * X.itemsize  # a view into the wider parse
+    assert X.shape == (64, 4) and X.strides[0] > 4 * X.itemsize  # a view into the wider array
     np.testing.assert_allclose(fused.model.flat, separate.model.flat, rtol=1e-12, atol=1e-12)
 
 

@@ -6,8 +6,11 @@ import json
 import textwrap
 
 import numpy as np
+import pytest
 
+from nnctl import load_model
 from nnctl.config.loader import load_config
+from nnctl.errors import UsageError
 from nnctl.io import modelfile
 from nnctl.training.run import save_result, train
 
@@ -81,3 +84,37 @@ def test_an_overflowing_float32_validation_loss_is_saved_as_null(tmp_path):
     assert json.loads(r.stdout)["loss"] > 0
     info = run_nnctl(["info", "ov.npz", "--json"], tmp_path)
     assert info.returncode == 0 and json.loads(info.stdout)["metrics"]["val_loss"] is None
+
+
+def test_load_model_predict_and_predict_proba_as_the_python_api_promises(write, tmp_path):
+    """`load_model(path).predict(X)` / `.predict_proba(X)` on raw rows (docs/python-api.md): the
+    probabilities are a hand forward pass over the plain .npz arrays, the labels their classes, and
+    both agree with `nnctl predict --proba`; a row with a NaN feature has no label."""
+    _trained(write)
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    with np.load("m.npz", allow_pickle=False) as z:
+        h = np.tanh(((X - z["x_mean"]) / z["x_std"]) @ z["W0"] + z["b0"])
+        p = 1.0 / (1.0 + np.exp(-(h @ z["W1"] + z["b1"])))[:, 0]
+    mf = load_model("m.npz")
+    proba = mf.predict_proba(X)
+    np.testing.assert_allclose(proba, np.c_[1.0 - p, p], rtol=1e-12, atol=1e-15)
+    assert mf.predict(X).tolist() == [int(v > 0.5) for v in p]
+    r = run_nnctl(["predict", "m.npz", "-", "--proba"], tmp_path, input="x1,x2\n0,0\n0,1\n1,0\n1,1\n")
+    rows = [line.split(",") for line in r.stdout.splitlines()[1:]]
+    assert [int(row[0]) for row in rows] == mf.predict(X).tolist()
+    np.testing.assert_array_equal(np.array([[float(c) for c in row[1:]] for row in rows]), proba)
+    assert mf.predict(np.array([[np.nan, 1.0]])).tolist() == [None]
+
+    write("r.yaml", """
+        seed: 0
+        data: {source: line, n: 20}
+        model: {layers: [{units: 1, activation: linear}]}
+        train: {loss: mse, epochs: 5}
+        """)
+    cfg = load_config("r.yaml")
+    save_result("r.npz", cfg, train(cfg))
+    reg = load_model("r.npz")
+    Xr = np.array([[0.5], [2.0]])
+    np.testing.assert_array_equal(reg.predict(Xr), reg.model.predict(reg.transform(Xr)))
+    with pytest.raises(UsageError, match="regression"):
+        reg.predict_proba(Xr)

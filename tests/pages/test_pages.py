@@ -230,3 +230,57 @@ def test_a_wheel_ships_the_pages_styles_and_script(tmp_path):
                     "-w", str(tmp_path / "dist")], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("nnctl-*.whl")
     assert {"nnctl/pages/static/page.js", "nnctl/pages/static/page.css"} <= set(zipfile.ZipFile(wheel).namelist())
+
+
+def test_a_history_of_one_epoch_is_drawn_as_a_point(tmp_path, xor_config):
+    # a plotly line through a single point draws nothing: the chart would look empty
+    assert nnctl("train", xor_config, "-q", "-o", "one.npz", "--set", "train.epochs=1", cwd=tmp_path).returncode == 0
+    assert nnctl("report", "one.npz", "-q", cwd=tmp_path).returncode == 0
+    figures = embedded((tmp_path / "one.html").read_text(), "nnctl-figures")
+    curves = [trace for fig in figures for trace in fig["data"] if trace.get("name") == "loss"]
+    assert [len(c["x"]) for c in curves] == [1] and curves[0]["mode"] == "lines+markers"
+
+
+def test_a_long_feature_list_is_cut_in_the_summary_and_whole_in_the_json(tmp_path):
+    names = [f"p{i}" for i in range(40)]
+    rows = [[*(f"{(i * j) % 7 / 7:.3f}" for j in range(40)), "ab"[i % 2]] for i in range(10)]
+    with open(tmp_path / "wide.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([[*names, "label"], *rows])
+    (tmp_path / "wide.yaml").write_text(
+        "data: {source: csv, path: wide.csv, target: label}\n"
+        "model: {layers: [{units: 2, activation: softmax}]}\ntrain: {loss: cross_entropy, epochs: 1}\n")
+    assert nnctl("train", "wide.yaml", "-q", "-o", "wide.npz", cwd=tmp_path).returncode == 0
+    assert nnctl("report", "wide.npz", "-q", cwd=tmp_path).returncode == 0
+    page = (tmp_path / "wide.html").read_text()
+    assert "p31, … (+8 more)" in page and "p32," not in page.split('id="nnctl-report"')[0]
+    assert embedded(page)["features"] == names
+
+
+def test_scores_spanning_orders_of_magnitude_get_a_log_axis(tmp_path):
+    # a run that blew up to 1e260 drew every other point flat on zero
+    sw = tmp_path / "sw"
+    (sw / "runs").mkdir(parents=True)
+    losses = {0: [0.5, 0.2], 1: [0.4, 0.1], 2: [1.0, 1e260]}
+    with open(sw / "trials.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["trial", "repeat", "seed", "status", "lr", "epochs", "seconds", "loss", "message"])
+        for trial, curve in losses.items():
+            w.writerow([trial, 0, 0, "ok", [0.01, 0.1, 1.0][trial], 2, 0.1, curve[-1], ""])
+            (sw / "runs" / f"{trial}-0.csv").write_text(f"epoch,loss\n1,{curve[0]}\n2,{curve[1]}\n")
+    assert nnctl("report", "sw", "-q", cwd=tmp_path).returncode == 0
+    page = (sw / "report.html").read_text()
+    by_mode = {fig["data"][0].get("mode"): fig for fig in embedded(page, "nnctl-figures")}
+    assert by_mode["lines"]["layout"]["yaxis"]["type"] == "log"  # the learning curves
+    assert by_mode["markers"]["layout"]["yaxis"]["type"] == "log"  # the score against lr
+
+
+def test_a_loss_falling_by_orders_of_magnitude_is_drawn_on_a_log_axis(tmp_path, xor_config):
+    # on a linear axis a loss from 0.7 to 1e-5 is an L: the whole curve after the first epochs sits on zero
+    r = nnctl("train", xor_config, "-q", "-o", "long.npz", "--set", "train.epochs=3000", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert nnctl("report", "long.npz", "-q", cwd=tmp_path).returncode == 0
+    page = (tmp_path / "long.html").read_text()
+    loss = embedded(page)["history"]["loss"]
+    assert max(loss) / min(loss) >= 100
+    chart = next(fig for fig in embedded(page, "nnctl-figures") if fig["data"][0].get("name") == "loss")
+    assert chart["layout"]["yaxis"]["type"] == "log"

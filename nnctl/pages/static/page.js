@@ -19,7 +19,8 @@
     select.addEventListener("change", () => {
       const div = document.getElementById("history-chart");
       const col = select.value;
-      Plotly.react(div, [{x: report.history.epoch, y: report.history[col], mode: "lines", name: col}],
+      Plotly.react(div, [{x: report.history.epoch, y: report.history[col],
+                                 mode: report.history.epoch.length > 1 ? "lines" : "lines+markers", name: col}],
                    div.layout, plotConfig);
     });
   }

@@ -22,6 +22,7 @@ import types
 from collections import deque
 from multiprocessing.connection import wait
 
+from nnctl import signals
 from nnctl.sweep.runner import Shared, Task, run
 
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -128,6 +129,7 @@ class LocalPool:
         self.done: deque[dict] = deque()
         self.procs: list = []
         self.idle = [self._start() for _ in range(workers)]
+        self.wakeup = signals.Wakeup()  # after the fork: a worker has no use for it
 
     def share(self, shared: Shared) -> None:
         self.shared = shared
@@ -196,7 +198,10 @@ class LocalPool:
                 raise RuntimeError("no run in progress")
             by_conn = {conn: proc for proc, (conn, _) in self.busy.items()}
             by_sentinel = {proc.sentinel: proc for proc in self.busy}
-            for ready in wait([*by_conn, *by_sentinel]):
+            for ready in wait([*by_conn, *by_sentinel, self.wakeup.reader]):
+                if ready is self.wakeup.reader:  # a signal: its handler raises before the next wait
+                    self.wakeup.drain()
+                    continue
                 proc = by_conn.get(ready) or by_sentinel.get(ready)
                 if proc not in self.busy:
                     continue
@@ -217,6 +222,7 @@ class LocalPool:
         return self.done.popleft()
 
     def close(self, kill: bool = False) -> None:
+        self.wakeup.close()
         for _proc, conn in self.idle:
             try:
                 conn.send(None)

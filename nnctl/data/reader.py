@@ -1,0 +1,382 @@
+"""The one CSV reader: whole tables (train, evaluate) and chunk streams (predict, streaming
+training) go through the same chunk parser, so the rules and the messages are the same everywhere.
+
+Rules (docs/data.md): UTF-8 (a BOM is skipped), any line ending, a header row of unique names,
+the same number of cells on every row, blank lines skipped, numbers as Python writes them, no
+empty, NaN or infinite cells. Line numbers count physical lines from 1, as a text editor does.
+
+A file's body is cut at line ends into chunks of a few MB. Each chunk is parsed by the engine
+(pyarrow's CSV reader with the `arrow` extra, else numpy.loadtxt); when the engine refuses a
+chunk, the careful pass (the `csv` module and `float`) reads that chunk alone: it names the bad
+cell, or keeps what the engine was too strict about. A bad cell therefore costs one parse.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnctl.errors import DataError
+
+CHUNK_BYTES = 2 << 20  # a chunk's size: large enough for the engines' speed, small beside the data
+STREAM_CHUNK_BYTES = 1 << 20  # a streaming epoch's chunk: its parse is transient memory beside the buffer
+ENGINE_ENV = "NNCTL_CSV_ENGINE"  # "numpy" or "arrow": which engine parses CSV (default: arrow if installed)
+BOM = b"\xef\xbb\xbf"
+_NON_FINITE = {"nan", "inf", "infinity"}
+
+
+def csv_engine() -> str:
+    """'arrow' when pyarrow is importable (and NNCTL_CSV_ENGINE does not say numpy), else 'numpy'."""
+    if os.environ.get(ENGINE_ENV, "").lower() == "numpy":
+        return "numpy"
+    try:
+        import pyarrow.csv  # noqa: F401
+    except ImportError:
+        return "numpy"
+    return "arrow"
+
+
+@dataclass
+class Columns:
+    """What to take from each row: numeric columns (features, then numeric targets) and at most
+    one label column; `names` and `source` are for messages."""
+
+    numeric: list[int]
+    label: int | None
+    width: int
+    names: list[str]
+    source: str
+    delimiter: str = ","
+    kind: str = "csv"  # "parquet" names rows, not lines
+
+
+@dataclass
+class Layout:
+    """Which columns training reads: features, and numeric targets or one label column."""
+
+    features: list[int]
+    targets: list[int]
+    label: int | None
+
+
+@dataclass
+class Parsed:
+    """One chunk's rows: numbers (rows, len(numeric)) float64, and labels (numbers or text)."""
+
+    X: np.ndarray
+    labels: np.ndarray | list[str] | None = None
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+def where(cols: Columns, line: int, col: int) -> str:
+    unit = "row" if cols.kind == "parquet" else "line"
+    return f"{unit} {line}, column {col + 1} ({cols.names[col]!r})"
+
+
+def bad_cell(cols: Columns, line: int, col: int, cell: str | None) -> DataError:
+    """The message for a cell that is not a finite number (None: a null cell of a Parquet file)."""
+    at = where(cols, line, col)
+    stripped = "" if cell is None else cell.strip()
+    if not stripped:
+        what = "null cell" if cell is None else "empty cell"
+        exc = DataError(f"{at}: {what}; expected a number (missing values are not filled in: remove "
+                        "the row or fill it)", source=cols.source)
+    else:
+        try:
+            float(stripped)
+            exc = DataError(f"{at}: {stripped!r} is not finite; expected a finite number", source=cols.source)
+        except ValueError:
+            exc = DataError(f"{at}: {stripped!r} is not a number", source=cols.source)
+    exc.column = col
+    return exc
+
+
+def bad_label(cols: Columns, line: int, col: int, cell: str) -> DataError | None:
+    """Why a label cell is refused (empty, or reads as a missing or infinite number), or None."""
+    stripped = cell.strip()
+    if not stripped:
+        return bad_cell(cols, line, col, stripped)
+    if stripped.lower().lstrip("+-") in _NON_FINITE:
+        exc = DataError(f"{where(cols, line, col)}: {stripped!r} reads as a missing or infinite number, not a "
+                        "label; remove the row or give it a label", source=cols.source)
+        exc.column = col
+        return exc
+    return None
+
+
+def wrong_width(cols: Columns, line: int, got: int) -> DataError:
+    return DataError(f"line {line}: {got} cells, expected {cols.width} as in the header", source=cols.source)
+
+
+def decode(data: bytes, line: int, source: str) -> str:
+    """A chunk's text: UTF-8, no NUL bytes, line ends normalised to \\n."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = line + data[: exc.start].count(b"\n")
+        raise DataError(f"line {at}: not UTF-8 text (save the file as UTF-8)", source=source) from None
+    if "\x00" in text:
+        raise DataError("contains NUL bytes; expected a text CSV file", source=source)
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+# --- chunks of a file's body -----------------------------------------------------------------------
+
+def body_chunks(fh, line: int, size: int | None = None):
+    """(byte offset, line number of the chunk's first line, bytes of whole lines) from the binary
+    stream `fh`, which stands at the body's first line. A chunk never ends inside a quoted cell."""
+    offset, size = fh.tell(), size or CHUNK_BYTES
+    rest, first = b"", True
+    while True:
+        data = fh.read(size)
+        if first and data.startswith(BOM):
+            data, offset = data[len(BOM):], offset + len(BOM)
+        first = False
+        if not data:
+            if rest:
+                yield offset, line, rest
+            return
+        data = rest + data if rest else data
+        cut = data.rfind(b"\n") + 1
+        while cut and data.find(b'"', 0, cut) != -1 and data.count(b'"', 0, cut) % 2:  # inside quotes:
+            # back up to an earlier line end
+            cut = data.rfind(b"\n", 0, cut - 1) + 1
+        if not cut:
+            rest = data
+            continue
+        yield offset, line, data[:cut]
+        line += data.count(b"\n", 0, cut)
+        offset += cut
+        rest = data[cut:]
+
+
+# --- the careful pass ----------------------------------------------------------------------------
+
+def careful(text: str, line: int, cols: Columns) -> Parsed:
+    """Every non-blank row of `text` by the `csv` module and `float`: the values, or a DataError
+    naming the first bad row or cell."""
+    reader = csv.reader(io.StringIO(text), delimiter=cols.delimiter)
+    values, labels = [], []
+    for cells in reader:
+        number = line + reader.line_num - 1
+        if not cells or (len(cells) == 1 and not cells[0].strip()):
+            continue
+        if len(cells) != cols.width:
+            raise wrong_width(cols, number, len(cells))
+        row = []
+        for c in cols.numeric:
+            try:
+                v = float(cells[c])
+            except ValueError:
+                raise bad_cell(cols, number, c, cells[c]) from None
+            if v != v or v in (float("inf"), float("-inf")):
+                raise bad_cell(cols, number, c, cells[c])
+            row.append(v)
+        values.append(row)
+        if cols.label is not None:
+            exc = bad_label(cols, number, cols.label, cells[cols.label])
+            if exc is not None:
+                raise exc
+            labels.append(cells[cols.label].strip())
+    X = np.array(values, dtype=np.float64).reshape(len(values), len(cols.numeric))
+    return Parsed(X, numeric_labels(labels) if cols.label is not None else None)
+
+
+def numeric_labels(labels: list[str]) -> np.ndarray | list[str]:
+    """Labels as float64 when every one is a finite number (the common case: 8 bytes a row), else text."""
+    try:
+        out = np.array(labels, dtype=np.float64)
+    except ValueError:
+        return labels
+    return out if np.isfinite(out).all() else labels
+
+
+# --- the engines ---------------------------------------------------------------------------------
+
+def _numpy_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
+    return parse_lines(decode(data, line, cols.source).split("\n"), line, cols)
+
+
+def parse_lines(lines: list[str], line: int, cols: Columns) -> Parsed:
+    """Decoded lines (the first is line `line`) by numpy.loadtxt, or by the careful pass when
+    loadtxt refuses them or a cell is not finite. A text label column is cut out of each line
+    (no quotes) while loadtxt reads the numbers."""
+    wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
+    every = wanted == list(range(cols.width))
+    n = len(cols.numeric)
+    plain = not any('"' in row for row in lines)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "input contained no data": a chunk of blank lines
+        try:
+            if every or (plain and _widths_ok(lines, cols)):
+                A = _loadtxt(lines, cols, None if every else wanted)
+                if A is not None:
+                    return Parsed(A[:, :n] if cols.label is not None else A,
+                                  A[:, n].copy() if cols.label is not None else None)
+        except ValueError:  # perhaps text labels: the numbers alone, and the labels cut out
+            if cols.label is not None and plain and _widths_ok(lines, cols):
+                try:
+                    A = _loadtxt(lines, cols, cols.numeric)
+                except ValueError:
+                    A = None
+                labels = _text_labels(lines, cols) if A is not None else None
+                if labels is not None:
+                    return Parsed(A, numeric_labels(labels))
+    return careful("\n".join(lines), line, cols)
+
+
+def _loadtxt(lines: list[str], cols: Columns, usecols: list[int] | None) -> np.ndarray | None:
+    """The columns by numpy.loadtxt, or None when a number is not finite (ValueError: not a number)."""
+    A = np.loadtxt(lines, delimiter=cols.delimiter, dtype=np.float64, ndmin=2, comments=None, quotechar='"',
+                   usecols=usecols)
+    width = cols.width if usecols is None else len(usecols)
+    if A.size == 0:
+        return np.empty((0, width))
+    return A if A.shape[1] == width and np.isfinite(A).all() else None
+
+
+def _text_labels(lines: list[str], cols: Columns) -> list[str] | None:
+    """The label cell of every non-blank line (no quotes in them), or None when one is refused."""
+    d, c = cols.delimiter, cols.label
+    labels = [row.split(d, c + 1)[c].strip() for row in lines if row.strip()]
+    if all(lab and lab.lower().lstrip("+-") not in _NON_FINITE for lab in labels):
+        return labels
+    return None
+
+
+def _widths_ok(lines: list[str], cols: Columns) -> bool:
+    """Every non-blank line has as many cells as the header (counted by delimiters; no quotes)."""
+    d, want = cols.delimiter, cols.width - 1
+    return all(row.count(d) == want or not row.strip() for row in lines)
+
+
+def _arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if b"\x00" in data or b"\r" in data:  # NUL bytes and lone CRs: the careful pass words them
+        return _numpy_chunk(data, line, cols)
+    try:
+        data.decode("utf-8")  # the rules hold for every column, also those not read
+    except UnicodeDecodeError:
+        return _numpy_chunk(data, line, cols)
+    names = [f"c{i}" for i in range(cols.width)]
+    wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
+    try:
+        t = pacsv.read_csv(
+            pa.py_buffer(data), memory_pool=pa.system_memory_pool(),  # freed chunks go back to the system
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=True),
+            parse_options=pacsv.ParseOptions(delimiter=cols.delimiter, quote_char='"'),
+            convert_options=pacsv.ConvertOptions(
+                column_types={names[c]: pa.float64() for c in cols.numeric},
+                include_columns=[names[c] for c in wanted], null_values=[], strings_can_be_null=False,
+                quoted_strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return _numpy_chunk(data, line, cols)
+    X = np.empty((t.num_rows, len(cols.numeric)))
+    for j, c in enumerate(cols.numeric):
+        X[:, j] = t.column(names[c]).to_numpy()
+    labels = None
+    if cols.label is not None:
+        col = t.column(names[cols.label])
+        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+            labels = col.to_numpy().astype(np.float64, copy=False)
+            ok = np.isfinite(labels).all()
+        else:
+            labels = [s.strip() for s in col.to_pylist()]
+            ok = all(s and s.lower().lstrip("+-") not in _NON_FINITE for s in labels)
+            labels = numeric_labels(labels) if ok else labels
+        if not ok:
+            return _numpy_chunk(data, line, cols)
+    if not np.isfinite(X).all():
+        return _numpy_chunk(data, line, cols)
+    return Parsed(X, labels)
+
+
+ENGINES = {"numpy": _numpy_chunk, "arrow": _arrow_chunk}
+
+
+def parse_chunks(fh, line: int, cols: Columns, engine: str | None = None, size: int | None = None):
+    """(span, parsed chunk) for the body that the binary stream `fh` stands at (line: its line
+    number); a span is where the chunk was: (byte offset, length, first line)."""
+    parse = ENGINES[engine or csv_engine()]
+    for offset, first, data in body_chunks(fh, line, size):
+        yield (offset, len(data), first), parse(data, first, cols)
+
+
+def join_labels(parts: list) -> np.ndarray | list[str]:
+    """One label column from chunks that each found numbers or text."""
+    if all(isinstance(p, np.ndarray) for p in parts):
+        return np.concatenate(parts) if parts else np.empty(0)
+    out: list[str] = []
+    for p in parts:
+        out += [_number_text(v) for v in p.tolist()] if isinstance(p, np.ndarray) else p
+    return out
+
+
+def _number_text(v: float) -> str:
+    return str(int(v)) if v.is_integer() else repr(v)
+
+
+# --- whole tables --------------------------------------------------------------------------------
+
+@dataclass
+class Loaded:
+    """A table's rows as training reads them: X_aug (n, n_features + 1) at the training dtype, its
+    last column ones (the first layer's bias rides along in its matrix product); numeric targets
+    Y (n, n_targets) float64; or one label per row (numbers or text)."""
+
+    X_aug: np.ndarray
+    Y: np.ndarray | None
+    labels: np.ndarray | list[str] | None
+
+
+def load(table, features: list[int], targets: list[int], label: int | None, dtype=np.float64,
+         engine: str | None = None) -> Loaded:
+    """The features (and numeric `targets`, or a `label` column) of a CSV or Parquet table, parsed
+    in chunks straight into one array at `dtype`: the file's numbers exist once, and the peak is
+    that array plus a chunk. The array grows in place (realloc) when the first chunk's rows per
+    byte underestimated the file, and gives back what blank lines left unused."""
+    nf = len(features)
+    cols = table.columns(features + targets, label)
+    X = Y = None
+    parts: list = []
+    n = 0
+    for span, chunk in table.chunks(cols, engine):
+        m = chunk.X.shape[0]
+        if X is None:
+            X = np.empty((max(table.row_bound(span, m), m), nf + 1), dtype)
+            Y = np.empty((X.shape[0], len(targets))) if targets else None
+        elif n + m > X.shape[0]:
+            X, Y = _resized(X, n + m + X.shape[0] // 8), None if Y is None else _resized(Y, n + m + Y.shape[0] // 8)
+        X[n:n + m, :nf] = chunk.X[:, :nf]
+        if Y is not None:
+            Y[n:n + m] = chunk.X[:, nf:]
+        if label is not None:
+            parts.append(chunk.labels)
+        n += m
+    if n == 0:
+        raise DataError("has a header but no data rows", source=table.source)
+    X = _resized(X, n)
+    X[:, nf] = 1.0
+    return Loaded(X, None if Y is None else _resized(Y, n), join_labels(parts) if label is not None else None)
+
+
+def _resized(A: np.ndarray, n: int) -> np.ndarray:
+    """A with n rows, in place when NumPy can (realloc), else as a copy."""
+    if n == A.shape[0]:
+        return A
+    try:
+        A.resize((n, *A.shape[1:]), refcheck=False)
+        return A
+    except ValueError:
+        B = np.empty((n, *A.shape[1:]), A.dtype)
+        k = min(n, A.shape[0])
+        B[:k] = A[:k]
+        return B

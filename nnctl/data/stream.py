@@ -1,0 +1,268 @@
+"""Training rows from a file larger than memory (`data.stream: true`, docs/data.md): a batch
+source that reads its rows from disk, chunk by chunk, every epoch.
+
+A first pass parses every chunk once for what training needs up front: the row count, the
+training rows' mean and std (combined chunk by chunk, Chan et al.'s parallel formula), the
+classes. Validation rows are chosen by the seed, per chunk, and kept in memory; the training
+rows are spilled to an unlinked binary file at the training dtype, so that an epoch reads numbers
+rather than parsing text again. Each epoch visits the chunks in a seeded order and shuffles rows
+within a buffer of `shuffle_buffer` rows (tf.data's shuffle buffer, Ray Data's local shuffle):
+peak memory is the buffer and one chunk, whatever the file's size. An epoch is a pure function
+of (seed, epoch), so resuming mid-epoch replays the epoch's reading up to the batch where it
+stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterator
+
+import numpy as np
+
+from nnctl.data import datasets, reader
+from nnctl.data.reader import Layout
+from nnctl.errors import DataError
+
+
+class StreamSource:
+    """Batches (X_aug (m, n_features + 1), Y (m, n_outputs)) at `dtype`, chunk by chunk."""
+
+    def __init__(self, table, layout: Layout, loss: str, out_units, *, seed: int, validation_split: float,
+                 standardize: bool, dtype, batch_size: int | None, shuffle_buffer: int, shuffle: bool = True,
+                 units_key: str = "model.layers.-1.units", spill_dir: str | None = None):
+        self.table, self.layout, self.loss, self.seed = table, layout, loss, seed
+        self.fraction, self.dtype, self.shuffle = validation_split, np.dtype(dtype), shuffle
+        self.buffer_rows = shuffle_buffer
+        if hasattr(table, "chunk_bytes"):  # a CSV file: chunks of a size that keeps the peak near the buffer
+            table.chunk_bytes = table.chunk_bytes or reader.STREAM_CHUNK_BYTES
+        self.cols = table.columns(layout.features + layout.targets, layout.label)
+        # The spill: the training rows parsed once, as binary, so an epoch reads numbers instead of
+        # parsing text again. Unlinked files (gone on any exit), beside the data when that folder
+        # is writable (the system's temporary folder may be memory), else in the temporary folder.
+        folder = spill_dir or _writable_folder(getattr(table, "path", None))
+        self.spill_x, self.spill_y = tempfile.TemporaryFile(dir=folder), tempfile.TemporaryFile(dir=folder)
+        self.spill_width_y = len(layout.targets)
+        self._first_pass(standardize, out_units, units_key)
+        self.spill_x.flush()
+        self.spill_y.flush()
+        if self.x_mean is not None:
+            self._standardize_spill()
+        self.batch = self.n if batch_size is None else min(batch_size, self.n)
+        self.epoch, self.batches_done = 0, 0  # where the stream is: batches handed out in `epoch`
+
+    # --- the first pass ---------------------------------------------------------------------
+
+    def _first_pass(self, standardize: bool, out_units, units_key: str) -> None:
+        """Parse the file once: statistics, classes and validation rows, and the training rows
+        written to the spill (features at the training dtype, targets), chunk by chunk."""
+        nf = len(self.layout.features)
+        count, mean, m2 = 0, np.zeros(nf), np.zeros(nf)
+        self.chunks: list[tuple[int, int]] = []  # (first row in the spill, rows)
+        val_x, val_y, sample = [], [], None
+        self._labels: dict = {}  # label → provisional id, in order of appearance (text or numbers)
+        self.binary = self.layout.label is None and len(self.layout.targets) == 1  # every target 0 or 1
+        for i, (_, parsed) in enumerate(self.table.chunks(self.cols)):
+            keep = self._is_train(i, parsed.X.shape[0])
+            X = parsed.X[keep, :nf]
+            if X.shape[0]:
+                count, mean, m2 = _combine(count, mean, m2, X)
+            self.chunks.append((self.chunks[-1][0] + self.chunks[-1][1] if self.chunks else 0, X.shape[0]))
+            X_aug = np.empty((X.shape[0], nf + 1), self.dtype)  # the layout training reads: [x, 1]
+            X_aug[:, :nf], X_aug[:, nf] = X, 1.0
+            self.spill_x.write(X_aug.tobytes())
+            self.spill_y.write(self._targets(parsed, keep).tobytes())
+            val_x.append(parsed.X[~keep, :nf].astype(self.dtype))
+            val_y.append(self._targets(parsed, ~keep))
+            if self.layout.label is None:
+                self.binary = self.binary and bool(np.isin(parsed.X[:, nf:], (0.0, 1.0)).all())
+                if sample is None and parsed.X.shape[0]:
+                    sample = parsed.X[:1, nf:]
+        if count == 0:
+            raise DataError("has no training rows" if self.chunks else "has a header but no data rows",
+                            source=self.table.source)
+        self.n = count
+        self.x_mean = self.x_std = None
+        if standardize:
+            std = np.sqrt(m2 / count)
+            std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+            self.x_mean, self.x_std = mean, std
+        self.classes, self.features, self.target_names = self._classes(sample, out_units, units_key)
+        X_val = np.concatenate(val_x)
+        del val_x
+        self.X_val = self.Y_val = None
+        if X_val.shape[0]:
+            self.X_val = self._scaled(X_val)
+            self.Y_val = self._encode(np.concatenate(val_y)).astype(self.dtype)
+        self.n_outputs = len(self.classes) if self.classes and loss_one_hot(self.loss) else (
+            1 if self.classes else len(self.layout.targets))
+
+    def _is_train(self, chunk: int, m: int) -> np.ndarray:
+        """Which of a chunk's rows train (the others validate): a seeded draw per chunk, the same every epoch."""
+        if self.fraction <= 0:
+            return np.ones(m, dtype=bool)
+        return np.random.default_rng([self.seed, 0x5A11, chunk]).random(m) >= self.fraction
+
+    def _targets(self, parsed: reader.Parsed, rows: np.ndarray) -> np.ndarray:
+        """Numeric targets (rows, n_targets) float64, or labels as provisional ids (rows,) int64."""
+        if self.layout.label is None:
+            return np.ascontiguousarray(parsed.X[rows, len(self.layout.features):])
+        labels = parsed.labels
+        if isinstance(labels, np.ndarray):
+            distinct, inverse = np.unique(labels[rows], return_inverse=True)
+            ids = np.array([self._labels.setdefault(v, len(self._labels)) for v in distinct.tolist()], np.int64)
+            return ids[inverse.reshape(-1)] if len(distinct) else np.empty(0, np.int64)
+        return np.fromiter((self._labels.setdefault(lab, len(self._labels))
+                            for lab, r in zip(labels, rows, strict=True) if r), np.int64)
+
+    def _classes(self, sample, out_units, units_key):
+        """Check the targets against the loss and the output layer, as an in-memory run does
+        (datasets.encode, given one row per distinct label), and keep the classes."""
+        header = self.table.header
+        features = [header[i] for i in self.layout.features]
+        targets = [header[i] for i in (self.layout.targets or [self.layout.label])]
+        if self.layout.label is None:
+            raw = datasets.RawData(np.zeros((1, len(features))), features, targets,
+                                   sample if sample is not None else np.zeros((1, len(targets))))
+        else:
+            labels = list(self._labels)
+            numeric = all(isinstance(v, float) for v in labels)
+            raw = datasets.RawData(np.zeros((len(labels), len(features))), features, targets,
+                                   np.array(labels)[:, None] if numeric else None,
+                                   None if numeric else [_text(v) for v in labels])
+        enc = datasets.encode(raw, self.loss, out_units, units_key)
+        keys = {datasets.label_key(c): i for i, c in enumerate(enc.classes or [])}
+        self._class_of = np.array([keys[datasets.label_key(v)] for v in self._labels], np.intp)
+        return enc.classes, features, targets
+
+    def _standardize_spill(self) -> None:
+        """Scale the spilled rows once, in place, chunk by chunk: epochs then only read."""
+        width = len(self.layout.features) + 1
+        for first, rows in self.chunks:
+            at = first * width * self.dtype.itemsize
+            self.spill_x.seek(at)
+            X = np.fromfile(self.spill_x, self.dtype, rows * width).reshape(rows, width)
+            self._scaled(X[:, :-1])
+            self.spill_x.seek(at)
+            self.spill_x.write(X.tobytes())
+        self.spill_x.flush()
+
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        """X at the training dtype, standardised (in float64, chunk by chunk, in place)."""
+        X = X.astype(self.dtype, copy=False)
+        if self.x_mean is not None:
+            for a in range(0, X.shape[0], 4096):
+                X[a:a + 4096] = (X[a:a + 4096] - self.x_mean) / self.x_std
+        return X
+
+    def _encode(self, y: np.ndarray) -> np.ndarray:
+        """Targets as the loss wants them: numbers (mse), a 0/1 column (bce) or one-hot rows."""
+        if not self.classes:
+            return y
+        idx = self._class_of[y]
+        if not loss_one_hot(self.loss):
+            return idx[:, None].astype(np.float64)
+        Y = np.zeros((len(idx), len(self.classes)))
+        Y[np.arange(len(idx)), idx] = 1.0
+        return Y
+
+    # --- epochs --------------------------------------------------------------------------------
+
+    # The batch-source protocol the Trainer reads: rows, size, whole, batches, targets, state.
+    whole = None  # an epoch is never one fixed batch
+
+    @property
+    def rows(self) -> int:
+        return self.n
+
+    @property
+    def size(self) -> int:
+        return self.batch
+
+    def batches(self, epoch: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The rest of the current epoch's batches; the position advances as they are taken.
+        (The source counts its own epochs: `epoch` is the caller's number for the same one.)"""
+        epoch, skip = self.epoch, self.batches_done
+        for i, batch in enumerate(self._epoch(epoch)):
+            if i >= skip:
+                self.batches_done = i  # a batch handed out is done when the next one is asked for
+                yield batch
+        self.epoch, self.batches_done = epoch + 1, 0
+
+    def targets(self) -> np.ndarray:
+        """The last finished epoch's targets, in the order its batches gave them: the epoch's
+        targets read again from the spill in the same seeded order (the features are not read)."""
+        return np.concatenate([y for _, y in self._epoch(self.epoch - 1, features=False)])
+
+    def _epoch(self, epoch: int, features: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rng = np.random.default_rng([self.seed, 0xE90C, epoch])
+        order = rng.permutation(len(self.chunks)) if self.shuffle else range(len(self.chunks))
+        nf, bs = len(self.layout.features), self.batch
+        yw, ydt = (self.spill_width_y, np.float64) if self.layout.label is None else (1, np.int64)
+        xs, ys, held = [], [], 0
+        for i in order:
+            first, rows = self.chunks[i]
+            if features:
+                self.spill_x.seek(first * (nf + 1) * self.dtype.itemsize)
+                xs.append(np.fromfile(self.spill_x, self.dtype, rows * (nf + 1)).reshape(rows, nf + 1))
+            else:
+                xs.append(np.empty((rows, 0), self.dtype))
+            self.spill_y.seek(first * yw * 8)
+            y = np.fromfile(self.spill_y, ydt, rows * yw)
+            ys.append(self._encode(y.reshape(rows, yw) if self.layout.label is None else y).astype(self.dtype))
+            held += rows
+            if held >= self.buffer_rows:
+                xs, ys, held = yield from self._drain(rng, xs, ys, bs, last=False)
+        yield from self._drain(rng, xs, ys, bs, last=True)
+
+    def _drain(self, rng, xs, ys, bs: int, last: bool):
+        """Shuffle the buffer and hand out its full batches (all of it at the epoch's end); the
+        rows left over start the next buffer."""
+        if not xs:
+            return [], [], 0
+        X, Y = np.concatenate(xs), np.concatenate(ys)
+        xs.clear()
+        ys.clear()
+        if self.shuffle:
+            perm = rng.permutation(X.shape[0])
+            X, Y = X[perm], Y[perm]
+        n = X.shape[0] if last else X.shape[0] // bs * bs
+        for a in range(0, n, bs):
+            yield X[a:min(a + bs, n)], Y[a:min(a + bs, n)]
+        rest = X.shape[0] - n
+        return ([X[n:]], [Y[n:]], rest) if rest else ([], [], 0)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return math.ceil(self.n / self.batch)
+
+    def state(self) -> dict:
+        """Where the stream is: its epoch, and the batches of it trained on."""
+        return {"epoch": self.epoch, "batches_done": self.batches_done}
+
+    def load_state(self, state: dict) -> None:
+        self.epoch, self.batches_done = int(state["epoch"]), int(state["batches_done"])
+
+
+def loss_one_hot(loss: str) -> bool:
+    return loss == "cross_entropy"
+
+
+def _combine(count: int, mean: np.ndarray, m2: np.ndarray, X: np.ndarray):
+    """Running count, mean and sum of squared deviations, with a chunk X added (Chan et al.)."""
+    m = X.shape[0]
+    cmean = X.mean(axis=0)
+    cm2 = ((X - cmean) ** 2).sum(axis=0)
+    total = count + m
+    delta = cmean - mean
+    return total, mean + delta * (m / total), m2 + cm2 + delta ** 2 * (count * m / total)
+
+
+def _text(label) -> str:
+    return str(int(label)) if isinstance(label, float) and label.is_integer() else str(label)
+
+
+def _writable_folder(path) -> str | None:
+    folder = os.path.dirname(os.path.abspath(path)) if path is not None else None
+    return folder if folder is not None and os.access(folder, os.W_OK) else None

@@ -1,0 +1,155 @@
+"""The one CSV reader: chunks are stitched in order, both engines give the same numbers and the
+same messages, and a bad cell is named by line and column wherever its chunk falls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nnctl.data import csvtable, reader
+from nnctl.errors import DataError
+
+pytestmark = pytest.mark.usefixtures("csv_engine")
+
+
+def _load(path, header: bool = True, chunk: int | None = None, monkeypatch=None, label=None):
+    if chunk is not None:
+        monkeypatch.setattr(reader, "CHUNK_BYTES", chunk)
+    table = csvtable.read_table(path, header=header)
+    cols = [i for i in range(len(table.header)) if i != label]
+    got = reader.load(table, cols, [], label)
+    return got.X_aug[:, :-1], got.labels
+
+
+def _expected(text: str) -> np.ndarray:
+    """An independent parse: Python's float on each cell of each non-blank line after the header."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    rows = [line for line in lines if line.strip()][1:]
+    return np.array([[float(c) for c in row.split(",")] for row in rows])
+
+
+def _rows(n, width=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return [",".join(f"{v:.17g}" for v in rng.normal(size=width) * 100) for _ in range(n)]
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1 << 20])
+def test_chunks_are_stitched_in_order(tmp_path, monkeypatch, chunk):
+    text = "a,b,c\n" + "\n".join(_rows(500)) + "\n"
+    p = tmp_path / "d.csv"
+    p.write_text(text)
+    X, _ = _load(p, chunk=chunk, monkeypatch=monkeypatch)
+    np.testing.assert_array_equal(X, _expected(text))
+
+
+@pytest.mark.parametrize("text", [
+    "a,b\n1,2\n\n\n3,4\n5,6\n\n7,8\n\n",           # blank lines, also at the end
+    "a,b\r\n1,2\r\n3,4\r\n\r\n5,6\r\n7,8\r\n",     # CRLF
+    "a,b\n1,2\n3,4\n5,6\n7,8",                     # no line break after the last row
+    "\n\na,b\n1,2\n3,4\n5,6\n7,8\n",               # blank lines before the header
+    "a,b\n1,2\r3,4\r5,6\n7,8\n",                   # lone CRs
+    'a,b\n"1",2\n3," 4"\n',                        # quoted cells
+    "a,b\n1e3,-.5\n 6 ,7\n",                       # numbers as Python reads them
+])
+@pytest.mark.parametrize("chunk", [5, 1 << 20])
+def test_layouts(tmp_path, monkeypatch, text, chunk):
+    p = tmp_path / "d.csv"
+    p.write_bytes(text.encode())
+    X, _ = _load(p, chunk=chunk, monkeypatch=monkeypatch)
+    np.testing.assert_array_equal(X, _expected(text.replace('"', "")))
+
+
+def test_bom_without_header(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_bytes(b"\xef\xbb\xbf1,2\n3,4\n5,6\n")
+    X, _ = _load(p, header=False)
+    assert X.tolist() == [[1, 2], [3, 4], [5, 6]]
+
+
+def test_a_quoted_line_break_is_not_cut_between_chunks(tmp_path, monkeypatch):
+    p = tmp_path / "d.csv"
+    p.write_text('a,t\n1,"x\ny"\n2,z\n3,"p\nq"\n')
+    X, labels = _load(p, chunk=4, monkeypatch=monkeypatch, label=1)
+    assert X.tolist() == [[1], [2], [3]] and labels == ["x\ny", "z", "p\nq"]
+
+
+def test_labels_numbers_or_text(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("a,t\n1,0\n2,1\n3,1\n")
+    assert _load(p, label=1)[1].tolist() == [0.0, 1.0, 1.0]
+    p.write_text("a,t\n1,cat\n2,dog\n")
+    assert _load(p, label=1)[1] == ["cat", "dog"]
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ("x", "line 172, column 2 ('b'): 'x' is not a number"),
+    ("", "line 172, column 2 ('b'): empty cell"),
+    ("nan", "line 172, column 2 ('b'): 'nan' is not finite"),
+    ("2,3", "line 172: 3 cells, expected 2 as in the header"),
+])
+@pytest.mark.parametrize("chunk", [300, 1 << 20])
+def test_a_bad_cell_in_a_later_chunk_is_named(tmp_path, monkeypatch, bad, message, chunk):
+    rows = _rows(200, width=2)
+    rows[170] = f"1.5,{bad}"
+    p = tmp_path / "d.csv"
+    p.write_text("a,b\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as err:
+        _load(p, chunk=chunk, monkeypatch=monkeypatch)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"a,b\n1,2\n\xff,3\n", "line 3: not UTF-8"),
+    (b"a,b\n1,2\n3,\x004\n", "NUL bytes"),
+    (b"a,t\n1,cat\n2,nan\n", "line 3, column 2 ('t'): 'nan' reads as a missing or infinite number"),
+    (b"a,t\n1,cat\n2, \n", "line 3, column 2 ('t'): empty cell"),
+])
+def test_rules_hold_for_every_column(tmp_path, data, message):
+    p = tmp_path / "d.csv"
+    p.write_bytes(data)
+    with pytest.raises(DataError) as err:
+        _load(p, label=1)
+    assert message in str(err.value)
+
+
+def test_float32_is_parsed_into_one_float32_array(tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("a,b\n0.1,2\n3,4\n")
+    table = csvtable.read_table(p)
+    got = reader.load(table, [0, 1], [], None, np.float32)
+    assert got.X_aug.dtype == np.float32 and got.X_aug.tolist() == np.float32([[0.1, 2, 1], [3, 4, 1]]).tolist()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.one_of(st.just(""), st.lists(st.integers(-999, 999), min_size=2, max_size=2).map(
+           lambda r: ",".join(map(str, r)))), min_size=1, max_size=40),
+       newline=st.sampled_from(["\n", "\r\n"]), last=st.booleans(), chunk=st.integers(3, 40))
+def test_any_blank_line_pattern(tmp_path, monkeypatch, rows, newline, last, chunk):
+    if not any(rows):
+        rows = [*rows, "1,2"]
+    text = "a,b" + newline + newline.join(rows) + (newline if last else "")
+    p = tmp_path / "d.csv"
+    p.write_bytes(text.encode())
+    X, _ = _load(p, chunk=chunk, monkeypatch=monkeypatch)
+    np.testing.assert_array_equal(X, _expected(text))
+
+
+def test_a_bad_cell_costs_one_parse(tmp_path, monkeypatch, csv_engine):
+    """Each chunk is parsed once by the engine, and only the bad cell's chunk again, carefully."""
+    rows = _rows(2000, width=2)
+    rows[-1] = "1.5,oops"
+    p = tmp_path / "d.csv"
+    p.write_text("a,b\n" + "\n".join(rows) + "\n")
+    monkeypatch.setattr(reader, "CHUNK_BYTES", 4000)
+    engine_calls, careful_calls = [], []
+    engine, careful = reader.ENGINES[csv_engine], reader.careful
+    monkeypatch.setitem(reader.ENGINES, csv_engine, lambda data, line, cols: engine_calls.append(line)
+                        or engine(data, line, cols))
+    monkeypatch.setattr(reader, "careful", lambda text, line, cols: careful_calls.append(line)
+                        or careful(text, line, cols))
+    with pytest.raises(DataError, match="line 2001, column 2"):
+        _load(p)
+    assert len(engine_calls) == len(set(engine_calls)) > 5  # every chunk once
+    assert careful_calls == [engine_calls[-1]]  # the last chunk, once more

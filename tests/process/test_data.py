@@ -1,0 +1,155 @@
+"""Data at scale, as a user runs it (docs/data.md): the CSV engines give the same bytes, Parquet
+trains the same bits as CSV, and a missing extra is one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+NNCTL = [sys.executable, "-m", "nnctl"]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+CONFIG = """
+seed: 3
+data: {source: csv, path: d.csv, target: y, validation_split: 0.25}
+model: {layers: [{units: 5, activation: tanh}, {units: auto, activation: softmax}]}
+train: {loss: cross_entropy, epochs: 4, batch_size: 16, dtype: DTYPE, optimizer: {name: adam, lr: 0.01}}
+"""
+
+
+def _run(args, cwd, hide_pyarrow=False, **kw):
+    env = dict(os.environ)
+    paths = [ROOT, env.get("PYTHONPATH", "")]
+    if hide_pyarrow:  # a package named pyarrow that cannot be imported, first on the path
+        fake = cwd / "no_pyarrow" / "pyarrow"
+        fake.mkdir(parents=True, exist_ok=True)
+        (fake / "__init__.py").write_text("raise ImportError('pyarrow is hidden by the test')\n")
+        paths.insert(0, str(fake.parent))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
+    env.pop("NNCTL_CSV_ENGINE", None)
+    return subprocess.run([*NNCTL, *map(str, args)], cwd=cwd, env=env, capture_output=True, timeout=300, **kw)
+
+
+def _data(tmp_path, n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)) * [1, 100, 0.01]
+    y = np.where(X[:, 0] + X[:, 1] / 100 > 0, "up", "down")
+    with open(tmp_path / "d.csv", "w") as fh:
+        fh.write("a,b,c,y\n")
+        for row, label in zip(X.tolist(), y, strict=True):
+            fh.write(",".join(map(repr, row)) + f",{label}\n")
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y}), tmp_path / "d.parquet")
+    return X, y
+
+
+def _config(tmp_path, dtype="float64"):
+    p = tmp_path / "c.yaml"
+    p.write_text(textwrap.dedent(CONFIG.replace("DTYPE", dtype)))
+    return p
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_csv_with_and_without_pyarrow_gives_the_same_model_bytes(tmp_path, dtype):
+    _data(tmp_path)
+    cfg = _config(tmp_path, dtype)
+    a = _run(["train", cfg, "--out", "m.npz", "-q"], tmp_path)
+    first = (tmp_path / "m.npz").read_bytes()
+    b = _run(["train", cfg, "--out", "m.npz", "-q"], tmp_path, hide_pyarrow=True)
+    assert a.returncode == b.returncode == 0, (a.stderr, b.stderr)
+    assert (tmp_path / "m.npz").read_bytes() == first
+
+
+@pytest.mark.parametrize("bad", ["oops", "", "inf"])
+def test_a_bad_cell_gives_the_same_bytes_with_and_without_pyarrow(tmp_path, bad):
+    _data(tmp_path)
+    lines = (tmp_path / "d.csv").read_text().split("\n")
+    cells = lines[250].split(",")
+    cells[1] = bad
+    lines[250] = ",".join(cells)
+    (tmp_path / "d.csv").write_text("\n".join(lines))
+    cfg = _config(tmp_path)
+    a = _run(["train", cfg, "-q"], tmp_path)
+    b = _run(["train", cfg, "-q"], tmp_path, hide_pyarrow=True)
+    assert a.returncode == b.returncode == 2
+    assert a.stderr == b.stderr and a.stdout == b.stdout
+    assert b"line 251, column 2 ('b')" in a.stderr and a.stderr.count(b"\n") == 1
+
+
+def test_parquet_trains_the_same_bits_as_csv(tmp_path):
+    _data(tmp_path)
+    cfg = _config(tmp_path)
+    c = _run(["train", cfg, "--out", "c.npz", "-q"], tmp_path)
+    p = _run(["train", cfg, "--set", "data.source=parquet", "--set", "data.path=d.parquet", "--out", "p.npz",
+              "-q"], tmp_path)
+    assert c.returncode == p.returncode == 0, (c.stderr, p.stderr)
+    a, b = np.load(tmp_path / "c.npz"), np.load(tmp_path / "p.npz")
+    assert sorted(a.files) == sorted(b.files)
+    for key in a.files:
+        if key != "meta":
+            assert a[key].tobytes() == b[key].tobytes(), key
+
+
+def test_predict_and_evaluate_read_parquet_as_they_read_csv(tmp_path):
+    _data(tmp_path)
+    assert _run(["train", _config(tmp_path), "--out", "m.npz", "-q"], tmp_path).returncode == 0
+    for command, extra in (("predict", ["--proba"]), ("evaluate", ["--json"])):
+        c = _run([command, "m.npz", "d.csv", *extra], tmp_path)
+        p = _run([command, "m.npz", "d.parquet", *extra], tmp_path)
+        assert c.returncode == p.returncode == 0, p.stderr
+        assert c.stdout == p.stdout and c.stdout
+
+
+def test_parquet_bad_cells_are_named_by_row_and_column(tmp_path):
+    X, y = _data(tmp_path)
+    b = pa.array([*X[:41, 1].tolist(), None, *X[42:, 1].tolist()])
+    pq.write_table(pa.table({"a": X[:, 0], "b": b, "c": X[:, 2], "y": y}), tmp_path / "null.parquet")
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "c": ["x"] * len(y), "y": y}), tmp_path / "text.parquet")
+    cfg = _config(tmp_path)
+    for name, words in (("null.parquet", b"row 42, column 2 ('b'): null cell"),
+                        ("text.parquet", b"row 1, column 3 ('c'): 'x' is not a number")):
+        r = _run(["train", cfg, "--set", "data.source=parquet", "--set", f"data.path={name}"], tmp_path)
+        assert r.returncode == 2 and words in r.stderr and r.stderr.count(b"\n") == 1, r.stderr
+
+
+def test_parquet_without_pyarrow_names_the_extra(tmp_path):
+    _data(tmp_path)
+    cfg = _config(tmp_path)
+    r = _run(["train", cfg, "--set", "data.source=parquet", "--set", "data.path=d.parquet"], tmp_path,
+             hide_pyarrow=True)
+    assert r.returncode == 2 and r.stderr.count(b"\n") == 1
+    assert b"pip install 'nnctl[arrow]'" in r.stderr
+    r = _run(["evaluate", "nope.npz", "d.parquet"], tmp_path, hide_pyarrow=True)
+    assert r.returncode == 2
+
+
+def test_streaming_trains_the_same_bits_for_the_same_seed_and_about_the_same_accuracy(tmp_path):
+    _data(tmp_path, n=3000)
+    cfg = _config(tmp_path)
+    stream = ["--set", "data.stream=true"]
+    runs = {}
+    for name, extra in (("a", stream), ("b", stream), ("memory", []),
+                        ("parquet", [*stream, "--set", "data.source=parquet", "--set", "data.path=d.parquet"])):
+        (tmp_path / name).mkdir()
+        r = _run(["train", cfg, "--json", "--epochs", "20", "--out", "m.npz", *extra], tmp_path / name)
+        assert r.returncode == 0, r.stderr
+        runs[name] = json.loads(r.stdout)["val_metrics"]["accuracy"]
+    assert (tmp_path / "a/m.npz").read_bytes() == (tmp_path / "b/m.npz").read_bytes()
+    assert runs["a"] > 0.9 and abs(runs["a"] - runs["memory"]) <= 0.03 and abs(runs["parquet"] - runs["memory"]) <= 0.03
+
+
+def test_predict_and_evaluate_give_the_same_bytes_without_pyarrow(tmp_path):
+    _data(tmp_path)
+    assert _run(["train", _config(tmp_path), "--out", "m.npz", "-q"], tmp_path).returncode == 0
+    for args in (["predict", "m.npz", "d.csv", "--proba"], ["evaluate", "m.npz", "d.csv", "--json"]):
+        a = _run(args, tmp_path)
+        b = _run(args, tmp_path, hide_pyarrow=True)
+        assert a.returncode == b.returncode == 0 and a.stdout == b.stdout and a.stdout, b.stderr
