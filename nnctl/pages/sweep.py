@@ -4,7 +4,7 @@ each parameter, and the learning curves of the best points from `runs/<trial>-<r
 
 trials.csv is read with the csv module: its columns are `trial, repeat, seed, status`, the
 parameters, `epochs, seconds`, the final metrics, `message` (docs/commands/sweep.md); sweep.json says
-which metric scores a point. Scores and ranks are the sweep's own (`points_of`, `ranked`).
+which metric scores a point. Scores and ranks are the sweep's own (`Board`, `ranked`).
 """
 
 from __future__ import annotations
@@ -91,14 +91,30 @@ def _number(text: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def scoring(folder: Path, rows: list[dict]) -> tuple[str, str]:
-    """The sweep's metric and mode, from sweep.json as the sweep resolved its config."""
-    from nnctl.sweep.plan import default_mode
-
+def _sweep_section(folder: Path) -> dict:
+    """sweep.json's `sweep` section as the sweep resolved it ({} when missing or unreadable)."""
     try:
         sweep = json.loads((folder / "sweep.json").read_text(encoding="utf-8")).get("sweep") or {}
     except (OSError, ValueError, AttributeError):
         sweep = {}
+    return sweep if isinstance(sweep, dict) else {}
+
+
+def swept_seed(folder: Path, rows: list[dict], keys: list[str]) -> list[str]:
+    """A swept `seed` has no column of its own in trials.csv (its `seed` column is the point's seed
+    + repeat, docs/commands/sweep.md): put it back among each run's parameters, first."""
+    if "seed" not in (_sweep_section(folder).get("parameters") or {}):
+        return keys
+    for r in rows:
+        r["params"] = {"seed": r["seed"] - r["repeat"], **r["params"]}
+    return ["seed", *keys]
+
+
+def scoring(folder: Path, rows: list[dict]) -> tuple[str, str]:
+    """The sweep's metric and mode, from sweep.json as the sweep resolved its config."""
+    from nnctl.sweep.plan import default_mode
+
+    sweep = _sweep_section(folder)
     has_val = any("val_loss" in r["metrics"] for r in rows)
     metric = sweep.get("metric") or ("val_loss" if has_val else "loss")
     return metric, sweep.get("mode") or default_mode(metric)
@@ -110,6 +126,7 @@ def page(folder: str | Path, lang: str | None = None) -> str:
     folder = Path(folder)
     t = labels(lang)
     rows, keys, unread = read_trials(folder)
+    keys = swept_seed(folder, rows, keys)
     metric, mode = scoring(folder, rows)
     scores = Board(metric, mode)
     for r in rows:

@@ -103,16 +103,11 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
 
 
 def history(trainer) -> list[list]:
-    """The run's epochs as `nnctl train --metrics-csv` writes them (header first): epoch, loss,
-    val_loss, lr, the metrics, the validation metrics; the epochs the run kept (see History)."""
-    names = trainer.metric_names
-    val = trainer.prepared.split.X_val is not None
-    out = [["epoch", "loss", "val_loss", "lr", *names, *(f"val_{n}" for n in names if val)]]
-    for r in trainer.history:
-        vm = r.val_metrics or {}
-        out.append([r.epoch, r.loss, r.val_loss, r.lr, *(r.metrics.get(n) for n in names),
-                    *(vm.get(n) for n in names if val)])
-    return out
+    """The run's epochs as `nnctl train --metrics-csv` writes them (header first), from the one
+    definition of those columns (training/callbacks.py), for the epochs the run kept (see History)."""
+    from nnctl.training.callbacks import metrics_columns, metrics_values
+
+    return [metrics_columns(trainer), *(metrics_values(trainer, r) for r in trainer.history)]
 
 
 def _rows(shared: Shared):

@@ -152,6 +152,26 @@ sweep:
 
 
 
+def test_a_swept_seed_is_a_parameter_of_the_page_as_of_the_sweep(tmp_path):
+    (tmp_path / "s.yaml").write_text("""seed: 0
+data: {source: line, n: 40}
+model: {layers: [{units: 3, activation: tanh}, {units: 1}]}
+train: {loss: mse, optimizer: {name: sgd, lr: 0.1}, epochs: 4}
+sweep:
+  method: grid
+  metric: loss
+  repeats: 2
+  parameters: {seed: {values: [0, 10]}, train.optimizer.lr: {values: [0.01, 0.02]}}
+""")
+    r = nnctl("sweep", "s.yaml", "--workers", "1", "-q", "--json", "--out", "sw", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    swept = {(run["trial"], run["repeat"]): run["params"] for run in json.loads(r.stdout)["runs"]}
+    assert nnctl("report", "sw", cwd=tmp_path).returncode == 0
+    doc = embedded((tmp_path / "sw" / "report.html").read_text())
+    assert doc["parameters"] == ["seed", "train.optimizer.lr"]
+    assert {(run["trial"], run["repeat"]): run["params"] for run in doc["runs"]} == swept
+
+
 def test_explain_page_embeds_the_explain_json_document(tmp_path):
     cfg = DATASETS.parent / "configs" / "xor_tutorial_mse.yaml"
     r = nnctl("explain", cfg, "--format", "html", cwd=tmp_path)

@@ -58,6 +58,18 @@ def test_each_run_keeps_the_history_train_writes_with_metrics_csv(tmp_path):
     assert kept[-1][1] == trials[best]["loss"]
 
 
+def test_a_run_with_diagnostics_keeps_their_columns_as_metrics_csv_does(tmp_path):
+    text = textwrap.dedent(SWEEP).replace("log_every: 5}", "log_every: 5, diagnostics: true}")
+    (tmp_path / "s.yaml").write_text(text.replace("{values: [3, 5]}", "{values: [3]}").replace("[0.01, 0.1]", "[0.1]"))
+    run("sweep", "s.yaml", "--workers", "1", "-q", "--out", "sw", cwd=tmp_path)
+    run("train", "sw/best.yaml", "-q", "--metrics-csv", "m.csv", "-o", "b.npz", cwd=tmp_path)
+    kept, alone = table(tmp_path / "sw" / "runs" / "0-0.csv"), table(tmp_path / "m.csv")
+    assert kept[0] == alone[0] and "g_norm_0" in kept[0]
+    diag = [kept[0].index(c) for c in kept[0] if c.startswith(("w_norm", "g_norm"))]
+    for k, a in zip(kept[1:], alone[1:], strict=True):
+        assert [k[i] for i in diag] == [a[i] for i in diag]
+
+
 def test_on_ray_the_history_travels_back_with_the_row(tmp_path):
     (tmp_path / "s.yaml").write_text(textwrap.dedent(SWEEP))
     run("sweep", "s.yaml", "--workers", "2", "-q", "--out", "local", cwd=tmp_path)

@@ -360,3 +360,37 @@ def test_sigterm_under_ray_is_143_with_the_local_backends_message(tmp_path):
     assert proc.returncode == 143, err
     assert "terminated (SIGTERM): runs in progress were stopped" in err and "Traceback" not in err
     assert "--backend ray" in err.splitlines()[-1] and "--resume" in err.splitlines()[-1]
+
+
+def test_a_class_with_fewer_rows_than_folds_runs_every_fold(tmp_path):
+    rows = [f"{i / 40},{(i * 7 % 40) / 40},{'a' if i < 18 else 'b'}" for i in range(36)] + ["0.5,0.5,rare"] * 2
+    (tmp_path / "few.csv").write_text("u,v,y\n" + "\n".join(rows) + "\n")
+    cfg = _write(tmp_path, """
+        seed: 0
+        data: {source: csv, path: few.csv, target: y}
+        model: {layers: [{units: 4, activation: tanh}, {units: auto, activation: softmax}]}
+        train: {loss: cross_entropy, optimizer: {name: adam, lr: 0.01}, epochs: 3}
+        sweep: {method: grid, folds: 3, parameters: {train.optimizer.lr: {values: [0.01]}}}
+        """)
+    r = _sweep(tmp_path, cfg, "--workers", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(tmp_path / "s-sweep" / "trials.csv", newline="")))
+    assert sorted(row["fold"] for row in rows) == ["0", "1", "2"] and {row["status"] for row in rows} == {"ok"}
+    assert json.loads(r.stdout)["best"]["config"]["model"]["layers"][1]["units"] == 3  # every class known
+
+
+def test_asha_with_min_epochs_at_or_past_epochs_runs_every_run_through(tmp_path):
+    cfg = _write(tmp_path, """
+        seed: 0
+        data: {source: line, n: 40}
+        model: {layers: [{units: 3, activation: tanh}, {units: 1}]}
+        train: {loss: mse, optimizer: {name: sgd, lr: 0.1}, epochs: 4}
+        sweep:
+          method: grid
+          metric: loss
+          scheduler: {name: asha, min_epochs: 4}
+          parameters: {train.optimizer.lr: {values: [0.01, 0.02, 0.03, 0.04]}}
+        """)
+    assert _sweep(tmp_path, cfg, "--workers", "1", "-q").returncode == 0
+    rows = list(csv.DictReader(open(tmp_path / "s-sweep" / "trials.csv", newline="")))
+    assert [(row["status"], row["epochs"]) for row in rows] == [("ok", "4")] * 4
