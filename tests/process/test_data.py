@@ -10,10 +10,9 @@ import sys
 import textwrap
 
 import numpy as np
+import pyarrow as pa  # noqa: E402 - the arrow extra is a test extra
+import pyarrow.parquet as pq  # noqa: E402
 import pytest
-
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
 
 NNCTL = [sys.executable, "-m", "nnctl"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
