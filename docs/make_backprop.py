@@ -108,9 +108,11 @@ def generate(lang: str) -> str:
     return INTRO[lang] + GLOSSARY[lang] + md
 
 
-def main() -> None:
+def write_or_check(targets: dict[str, Path], generate, script: str) -> None:
+    """Write each language's page, or with --check exit 1 naming the pages that differ from what
+    `generate(lang)` gives now (the docs generators share this)."""
     stale = []
-    for lang, target in TARGETS.items():
+    for lang, target in targets.items():
         text = generate(lang)
         if "--check" in sys.argv:
             if not target.exists() or target.read_text(encoding="utf-8") != text:
@@ -118,8 +120,12 @@ def main() -> None:
         else:
             target.write_text(text, encoding="utf-8")
     if stale:
-        print(f"{', '.join(map(str, stale))} stale: run python docs/make_backprop.py", file=sys.stderr)
+        print(f"{', '.join(map(str, stale))} stale: run python {script}", file=sys.stderr)
         sys.exit(1)
+
+
+def main() -> None:
+    write_or_check(TARGETS, generate, "docs/make_backprop.py")
 
 
 if __name__ == "__main__":

@@ -195,17 +195,9 @@ def generate(lang: str) -> str:
 
 
 def main() -> None:
-    stale = []
-    for lang, target in TARGETS.items():
-        text = generate(lang)
-        if "--check" in sys.argv:
-            if not target.exists() or target.read_text(encoding="utf-8") != text:
-                stale.append(target)
-        else:
-            target.write_text(text, encoding="utf-8")
-    if stale:
-        print(f"{', '.join(map(str, stale))} stale: run python docs/make_tutorial_bugs.py", file=sys.stderr)
-        sys.exit(1)
+    from make_backprop import write_or_check  # beside this file: run as python docs/make_tutorial_bugs.py
+
+    write_or_check(TARGETS, generate, "docs/make_tutorial_bugs.py")
 
 
 if __name__ == "__main__":
