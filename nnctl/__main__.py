@@ -8,11 +8,19 @@ from nnctl import signals
 
 signals.install()
 
+DEPENDENCIES = {"typer", "rich", "numpy", "yaml", "pydantic"}  # pyproject's, by import name
+
 
 def main() -> None:
     def run() -> int:
-        from nnctl.cli import run as run_cli
-
+        try:
+            from nnctl.cli import run as run_cli
+        except ModuleNotFoundError as exc:  # a python without nnctl's dependencies: one line, not a traceback
+            if exc.name not in DEPENDENCIES:
+                raise
+            print(f"error: nnctl needs {exc.name}, which this Python does not have: install nnctl with pip "
+                  f"(pip install . from the project's folder) into the environment that runs it", file=sys.stderr)
+            return 2
         return run_cli(sys.argv[1:])
 
     signals.run_main(run)

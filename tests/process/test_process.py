@@ -133,3 +133,11 @@ def test_a_wheel_holds_every_package_of_the_source(tmp_path):
     source = {p.relative_to(src).as_posix() for p in (src / "nnctl").rglob("*.py")}
     assert source - packaged == set()
     assert {"nnctl/sweep/__init__.py", "nnctl/engine/kernels.py", "nnctl/sweep/backends/local.py"} <= packaged
+
+
+def test_a_python_without_the_dependencies_gets_one_line_and_exit_2():
+    code = ("import sys; sys.modules['typer'] = None; sys.argv = ['nnctl', '--help']\n"
+            "from nnctl.__main__ import main; main()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("error: nnctl needs typer") and len(r.stderr.strip().splitlines()) == 1
