@@ -54,10 +54,20 @@ class Counts:
             pred, true = class_indices(outputs, Y)
             k = Y.shape[1]
         self.pred, self.true = pred, true
+        self.n = len(true)
         self.k = max(k, 2)
         self.tp = np.bincount(self.true[self.pred == self.true], minlength=self.k).astype(np.float64)
         self.n_pred = np.bincount(self.pred, minlength=self.k).astype(np.float64)
         self.n_true = np.bincount(self.true, minlength=self.k).astype(np.float64)
+
+    @classmethod
+    def of_totals(cls, tp: np.ndarray, n_pred: np.ndarray, n_true: np.ndarray) -> Counts:
+        """Counts summed over several sets of predictions (Running): the metrics, not the pairs."""
+        c = cls.__new__(cls)
+        c.pred = c.true = None
+        c.tp, c.n_pred, c.n_true = tp, n_pred, n_true
+        c.k, c.n = len(tp), int(n_true.sum())
+        return c
 
     def per_class(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -96,7 +106,7 @@ def _of(metric):
 
 @_of
 def accuracy(c: Counts) -> float:
-    return float(c.tp.sum() / max(len(c.true), 1))
+    return float(c.tp.sum() / max(c.n, 1))
 
 
 @_of
@@ -127,8 +137,10 @@ def mae(outputs, Y) -> float:
 
 def r2(outputs, Y) -> float:
     """Coefficient of determination, averaged over targets (scikit-learn's r2_score)."""
-    ss_res = ((Y - outputs) ** 2).sum(axis=0)
-    ss_tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0)
+    return _r2(((Y - outputs) ** 2).sum(axis=0), ((Y - Y.mean(axis=0)) ** 2).sum(axis=0))
+
+
+def _r2(ss_res: np.ndarray, ss_tot: np.ndarray) -> float:
     with np.errstate(invalid="ignore", divide="ignore"):
         scores = np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.where(ss_res == 0, 1.0, 0.0))
     return float(np.mean(scores))
@@ -150,3 +162,86 @@ def compute(names: list[str], outputs: np.ndarray, Y: np.ndarray) -> dict[str, f
 
 def all_for(classifier: bool) -> list[str]:
     return list(CLASSIFICATION if classifier else REGRESSION)
+
+
+class Running:
+    """An epoch's metrics gathered batch by batch, in memory that does not grow with the rows (a
+    streamed epoch, docs/data.md): the outputs and targets of up to `block` rows are copied aside,
+    and each full block is folded into totals — per-class counts for the classifier metrics, per
+    target the sums of squared and absolute errors and the targets' running mean and squared
+    deviations (Chan et al.'s parallel formula) for the regression ones. `result()` gives what
+    `compute` gives on the whole epoch, up to round-off in the regression sums."""
+
+    BLOCK = 65536
+
+    def __init__(self, names: list[str], width: int, dtype, block: int = BLOCK):
+        self.names, self.block = names, block
+        self.out, self.y = np.empty((block, width), dtype), np.empty((block, width), dtype)
+        self.filled, self.n = 0, 0
+        k = max(width, 2)
+        self.totals = {"tp": np.zeros(k), "n_pred": np.zeros(k), "n_true": np.zeros(k),
+                       "sse": np.zeros(width), "sae": np.zeros(width), "mean": np.zeros(width), "m2": np.zeros(width)}
+        self.classify = any(n in CLASSIFICATION for n in names)
+        self.regress = any(n in REGRESSION for n in names)
+
+    def add(self, outputs: np.ndarray, Y: np.ndarray) -> None:
+        """One batch's outputs and targets (copied: the caller's arrays may be reused buffers)."""
+        at, m = 0, outputs.shape[0]
+        while at < m:
+            take = min(m - at, self.block - self.filled)
+            self.out[self.filled:self.filled + take] = outputs[at:at + take]
+            self.y[self.filled:self.filled + take] = Y[at:at + take]
+            self.filled += take
+            at += take
+            if self.filled == self.block:
+                self._fold()
+
+    def _fold(self) -> None:
+        out, Y, t, m = self.out[:self.filled], self.y[:self.filled], self.totals, self.filled
+        if not m:
+            return
+        if self.classify:
+            c = Counts(out, Y)
+            t["tp"] += c.tp
+            t["n_pred"] += c.n_pred
+            t["n_true"] += c.n_true
+        if self.regress:
+            err = out.astype(np.float64) - Y
+            t["sse"] += (err ** 2).sum(axis=0)
+            t["sae"] += np.abs(err).sum(axis=0)
+            bmean = Y.mean(axis=0, dtype=np.float64)
+            total, delta = self.n + m, bmean - t["mean"]
+            t["m2"] += ((Y - bmean) ** 2).sum(axis=0) + delta ** 2 * (self.n * m / total)
+            t["mean"] += delta * (m / total)
+        self.n += m
+        self.filled = 0
+
+    def result(self) -> dict[str, float]:
+        self._fold()
+        t, n = self.totals, max(self.n, 1)
+        counts = Counts.of_totals(t["tp"], t["n_pred"], t["n_true"]) if self.classify else None
+        return {name: _FROM_TOTALS[name](counts, t, n) for name in self.names}
+
+    def state(self) -> dict:
+        """Where the epoch's metrics stand, as plain values and arrays (a checkpoint keeps it):
+        the totals and the block not folded yet, so a resumed epoch folds the same blocks."""
+        return {"n": self.n, "out": self.out[:self.filled].copy(), "y": self.y[:self.filled].copy(),
+                **{k: v.copy() for k, v in self.totals.items()}}
+
+    def load_state(self, state: dict) -> None:
+        self.n, self.filled = int(state["n"]), 0
+        self.totals = {k: np.array(state[k], dtype=np.float64) for k in self.totals}
+        self.add(state["out"], state["y"])
+
+
+def _on_counts(metric):
+    return lambda counts, totals, n: metric(counts)
+
+
+# Each metric from Running's totals: (Counts of every row, the sums, the row count).
+_FROM_TOTALS = {
+    **{name: _on_counts(metric) for name, metric in CLASSIFICATION.items()},
+    "rmse": lambda c, t, n: float(np.mean(np.sqrt(t["sse"] / n))),
+    "mae": lambda c, t, n: float(np.mean(t["sae"] / n)),
+    "r2": lambda c, t, n: _r2(t["sse"], t["m2"]),
+}

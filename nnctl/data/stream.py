@@ -171,6 +171,7 @@ class StreamSource:
 
     # The batch-source protocol the Trainer reads: rows, size, whole, batches, targets, state.
     whole = None  # an epoch is never one fixed batch
+    targets = None  # an epoch's rows are not held: the Trainer gathers its metrics batch by batch
 
     @property
     def rows(self) -> int:
@@ -189,11 +190,6 @@ class StreamSource:
                 self.batches_done = i  # a batch handed out is done when the next one is asked for
                 yield batch
         self.epoch, self.batches_done = epoch + 1, 0
-
-    def targets(self) -> np.ndarray:
-        """The last finished epoch's targets, in the order its batches gave them: the epoch's
-        targets read again from the spill in the same seeded order (the features are not read)."""
-        return np.concatenate([y for _, y in self._epoch(self.epoch - 1, features=False)])
 
     def _epoch(self, epoch: int, features: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng([self.seed, 0xE90C, epoch])

@@ -11,7 +11,8 @@ A batch source is a small object with:
   restored from a checkpoint) continues at the first batch it had not trained on. The arrays may
   be reused buffers: they are valid until the next batch is asked for;
 - `targets()`: the targets of the current epoch's rows in the order its batches gave them (for
-  the epoch's metrics), once its batches are done;
+  the epoch's metrics), once its batches are done; or `targets = None` for a source that does not
+  hold its rows (a stream): the Trainer then gathers an epoch's metrics batch by batch;
 - `state()` / `load_state(state)`: where the epoch stands, as a dict of plain values and arrays,
   which a checkpoint stores.
 

@@ -51,11 +51,11 @@ class Interrupted(Exception):  # noqa: N818 - a signal, not a failure
 class PartialEpoch:
     """Where an interrupted epoch stopped, besides its batch source's own place: the rows
     trained on, their losses summed (each times its batch's rows) and the outputs collected
-    for metrics."""
+    for metrics (an array of every row's, or a streamed epoch's metricsmod.Running)."""
 
     rows: int
     total: float
-    outputs: np.ndarray | None
+    outputs: np.ndarray | metricsmod.Running | None
 
 
 class Trainer:
@@ -201,16 +201,16 @@ class Trainer:
     def run_epoch(self, epoch: int) -> EpochRecord:
         """One pass over the batch source (or the rest of an interrupted one): its record, with
         metrics when the epoch is logged (or every epoch wants them), validation and diagnostics."""
-        source, update, Y = self.source, self.update, self.prepared.split.Y_train
+        source, update = self.source, self.update
         self._set_lr(self.schedule.lr)
         if self.partial is not None:
             p, self.partial = self.partial, None
             done, total, outputs = p.rows, p.total, p.outputs
         else:
             done, total = 0, 0.0
-            wants = self.metrics_every_epoch or self.is_logged(epoch)
-            outputs = np.empty((source.rows, Y.shape[1]), Y.dtype) if wants else None
+            outputs = self._outputs() if self.metrics_every_epoch or self.is_logged(epoch) else None
         n, grad_norms = source.rows, [math.nan] * len(self.model.W)
+        running = outputs if isinstance(outputs, metricsmod.Running) else None
         try:
             for xb, yb in source.batches(epoch):
                 value = self._step(epoch, xb, yb)
@@ -219,7 +219,9 @@ class Trainer:
                     grad_norms = self._grad_norms()
                 update(self.ws.grad)
                 total += value * m
-                if outputs is not None:
+                if running is not None:
+                    running.add(self.ws.output, yb)
+                elif outputs is not None:
                     outputs[done:done + m] = self.ws.output
                 done += m
         except Interrupted:
@@ -228,7 +230,9 @@ class Trainer:
         if not math.isfinite(self.model.flat.sum()):  # inf or nan anywhere makes the sum non-finite
             raise DivergedError(epoch, "a weight")
         record = EpochRecord(epoch, value if source.size == n else total / n, self.optimizer.lr)
-        if outputs is not None:
+        if running is not None:
+            record.metrics = running.result()
+        elif outputs is not None:
             record.metrics = metricsmod.compute(self.metric_names, outputs, source.targets())
         s = self.prepared.split
         if s.X_val is not None:
@@ -236,6 +240,15 @@ class Trainer:
         if self.diagnostics:
             record.diag = self._diagnostics(grad_norms)
         return record
+
+    def _outputs(self) -> np.ndarray | metricsmod.Running:
+        """Where an epoch's outputs go for its metrics: an array of every row's beside the rows
+        in memory; for a source that cannot give an epoch's targets again (a stream, whose rows
+        are not held), totals gathered batch by batch, so memory does not grow with the file."""
+        Y = self.prepared.split.Y_train
+        if self.source.targets is None:
+            return metricsmod.Running(self.metric_names, Y.shape[1], Y.dtype)
+        return np.empty((self.source.rows, Y.shape[1]), Y.dtype)
 
     def _end_epoch(self, record: EpochRecord) -> bool:
         """The schedule's and early stopping's step after an epoch; True when early stopping ends the run."""
@@ -298,7 +311,7 @@ class Trainer:
             "history": {"stride": self.history.stride, "columns": self.history.columns(names, diag)},
             "best_record": None if self.best_record is None else History([self.best_record]).columns(names, diag),
             "batches": self.source.state(),
-            "partial": None if p is None else {"rows": p.rows, "total": p.total, "outputs": p.outputs},
+            "partial": None if p is None else {"rows": p.rows, "total": p.total, **_outputs_state(p.outputs)},
         }
 
     def load_state(self, state: dict) -> None:
@@ -335,7 +348,21 @@ class Trainer:
         self.last_epoch, self.epoch = state["last_epoch"], state["epoch"]
         self.source.load_state(state["batches"])
         p = state["partial"]
-        self.partial = None if p is None else PartialEpoch(int(p["rows"]), float(p["total"]), p["outputs"])
+        if p is not None and p.get("running") is not None:
+            running = self._outputs()
+            if not isinstance(running, metricsmod.Running):
+                raise ModelFileError("holds a streamed epoch's metrics; this run's rows are in memory")
+            running.load_state(p["running"])
+            self.partial = PartialEpoch(int(p["rows"]), float(p["total"]), running)
+        else:
+            self.partial = None if p is None else PartialEpoch(int(p["rows"]), float(p["total"]), p["outputs"])
+
+
+def _outputs_state(outputs) -> dict:
+    """An interrupted epoch's outputs as a checkpoint keeps them: the array, or Running's state."""
+    if isinstance(outputs, metricsmod.Running):
+        return {"outputs": None, "running": outputs.state()}
+    return {"outputs": outputs}
 
 
 def setup(cfg: Config, init_from: MLP | None = None, plugin_files=None, raw: RawData | None = None,

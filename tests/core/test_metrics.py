@@ -47,3 +47,53 @@ def test_classifier_metrics_by_hand():
     assert metrics.precision(out, Y) == pytest.approx(np.mean(precision))
     assert metrics.recall(out, Y) == pytest.approx(np.mean(recall))
     assert metrics.f1(out, Y) == pytest.approx(np.mean(f1))
+
+
+@pytest.mark.parametrize("width", [1, 3])
+def test_running_metrics_over_batches_match_scikit_learn_on_every_row(width):
+    """A streamed epoch's metrics, gathered batch by batch across blocks (and through a
+    checkpoint's state in the middle of a block), against scikit-learn on all the rows at once."""
+    from sklearn import metrics as sk
+
+    from nnctl.core.metrics import Running
+
+    rng = np.random.default_rng(3)
+    n = 1000
+    true = rng.integers(0, max(width, 2), n)
+    if width == 1:  # bce: probabilities, a 0/1 column
+        out, Y = rng.random((n, 1)), true[:, None].astype(float)
+        pred = (out[:, 0] > 0.5).astype(int)
+    else:
+        out, Y = rng.dirichlet(np.ones(width), n), np.eye(width)[true]
+        pred = out.argmax(axis=1)
+    names = ["accuracy", "precision", "recall", "f1"]
+    cuts = [0, 7, 300, 301, 555, 812, n]
+    run = Running(names, width, np.float64, block=128)
+    for a, b in zip(cuts[:2], cuts[1:3], strict=True):  # 300 rows: 2 blocks and 44 rows
+        run.add(out[a:b], Y[a:b])
+    resumed = Running(names, width, np.float64, block=128)
+    resumed.load_state(run.state())
+    for a, b in zip(cuts[2:-1], cuts[3:], strict=True):
+        resumed.add(out[a:b], Y[a:b])
+    got = resumed.result()
+    assert got["accuracy"] == pytest.approx(sk.accuracy_score(true, pred), abs=1e-15)
+    for name, fn in (("precision", sk.precision_score), ("recall", sk.recall_score), ("f1", sk.f1_score)):
+        assert got[name] == pytest.approx(fn(true, pred, average="macro", zero_division=0), rel=1e-12)
+
+
+def test_running_regression_metrics_match_scikit_learn_on_every_row():
+    from sklearn import metrics as sk
+
+    from nnctl.core.metrics import Running
+
+    rng = np.random.default_rng(4)
+    Y = np.c_[rng.normal(5, 2, 900), rng.normal(-300, 40, 900)]
+    out = Y + rng.normal(0, [1, 25], (900, 2))
+    run = Running(["rmse", "mae", "r2", "accuracy"], 2, np.float64, block=100)
+    for a in range(0, 900, 37):
+        run.add(out[a:a + 37], Y[a:a + 37])
+    got = run.result()
+    assert got["rmse"] == pytest.approx(np.mean(np.sqrt(sk.mean_squared_error(Y, out, multioutput="raw_values"))),
+                                        rel=1e-12)
+    assert got["mae"] == pytest.approx(sk.mean_absolute_error(Y, out), rel=1e-12)
+    assert got["r2"] == pytest.approx(sk.r2_score(Y, out), rel=1e-12)

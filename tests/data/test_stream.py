@@ -51,7 +51,6 @@ def test_every_training_row_once_per_epoch_and_validation_fixed(tmp_path, monkey
         for x, y in batches:  # labels travel with their rows: one-hot of cat (b > 3) / dog
             np.testing.assert_array_equal(y[:, 0], X[x[:, 0].astype(int), 1] > 3)
         orders.append(rows)
-        np.testing.assert_array_equal(src.targets(), np.concatenate([y for _, y in batches]))
     assert orders[0].tolist() != orders[1].tolist()  # reshuffled every epoch
     assert src.classes == ["cat", "dog"] and src.X_val.shape[1] == 2
 
@@ -120,11 +119,12 @@ def test_a_run_interrupted_mid_epoch_resumes_to_the_same_bits(tmp_path, monkeypa
 
     monkeypatch.setattr(reader, "STREAM_CHUNK_BYTES", 3000)
     path, _ = _file(tmp_path)
-    straight = setup(_config(tmp_path, STREAM))
+    config = STREAM.replace("epochs: 3", "epochs: 3, log_every: 1")  # the interrupted epoch has metrics too
+    straight = setup(_config(tmp_path, config))
     straight.fit()
     assert straight.prepared.stream is not None and straight.epoch == 3
 
-    first = setup(_config(tmp_path, STREAM))
+    first = setup(_config(tmp_path, config))
     calls, step = [0], first.ws.step
 
     def counting(xb, yb):  # stop in the middle of epoch 2
@@ -138,8 +138,53 @@ def test_a_run_interrupted_mid_epoch_resumes_to_the_same_bits(tmp_path, monkeypa
         first.fit()
     assert first.prepared.stream.state() == {"epoch": 1, "batches_done": 7}
     checkpoint.save(tmp_path / "c.ckpt.npz", first)
-    resumed = setup(_config(tmp_path, STREAM))
+    resumed = setup(_config(tmp_path, config))
     checkpoint.restore(tmp_path / "c.ckpt.npz", resumed)
     resumed.fit()
     assert resumed.model.flat.tobytes() == straight.model.flat.tobytes()
     assert [r.loss for r in resumed.history] == [r.loss for r in straight.history]
+    assert [dict(r.metrics) for r in resumed.history] == [dict(r.metrics) for r in straight.history]
+    assert all(r.metrics for r in straight.history)
+
+
+@pytest.mark.parametrize("kind", ["cross_entropy", "mse"])
+def test_a_streamed_runs_training_metrics_are_those_of_every_row_it_trained_on(tmp_path, monkeypatch, kind):
+    """The metrics are gathered batch by batch (memory that does not grow with the file): they
+    equal scikit-learn's on every batch's outputs and targets, collected here as they went by."""
+    from sklearn import metrics as sk
+
+    from nnctl.training.trainer import setup
+
+    monkeypatch.setattr(reader, "STREAM_CHUNK_BYTES", 3000)
+    monkeypatch.setattr("nnctl.core.metrics.Running.BLOCK", 100)  # several blocks an epoch
+    _file(tmp_path, labels=kind == "cross_entropy")
+    names = "[accuracy, precision, recall, f1]" if kind == "cross_entropy" else "[rmse, mae, r2]"
+    text = STREAM.replace("epochs: 3", f"epochs: 2, metrics: {names}")
+    if kind == "mse":
+        text = text.replace("cross_entropy", "mse").replace("softmax", "linear").replace("units: auto", "units: 1")
+    trainer = setup(_config(tmp_path, text))
+    seen, step = [], trainer.ws.step
+
+    def recording(xb, yb):
+        value = step(xb, yb)
+        seen.append((trainer.ws.output.copy(), yb.copy()))
+        return value
+
+    trainer.ws.step = recording
+    trainer.fit()
+    per_epoch = trainer.prepared.stream.batches_per_epoch
+    for record, a in zip(trainer.history, (0, per_epoch), strict=True):
+        out = np.concatenate([o for o, _ in seen[a:a + per_epoch]])
+        Y = np.concatenate([y for _, y in seen[a:a + per_epoch]])
+        assert len(out) == trainer.prepared.stream.rows
+        got = record.metrics
+        if kind == "mse":
+            assert got["rmse"] == pytest.approx(np.sqrt(sk.mean_squared_error(Y, out)), rel=1e-10)
+            assert got["mae"] == pytest.approx(sk.mean_absolute_error(Y, out), rel=1e-10)
+            assert got["r2"] == pytest.approx(sk.r2_score(Y, out), rel=1e-10)
+        else:
+            true, pred = Y.argmax(axis=1), out.argmax(axis=1)
+            assert got["accuracy"] == pytest.approx(sk.accuracy_score(true, pred), abs=1e-15)
+            assert got["f1"] == pytest.approx(sk.f1_score(true, pred, average="macro"), rel=1e-12)
+            assert got["precision"] == pytest.approx(sk.precision_score(true, pred, average="macro"), rel=1e-12)
+            assert got["recall"] == pytest.approx(sk.recall_score(true, pred, average="macro"), rel=1e-12)
