@@ -51,6 +51,7 @@ class StreamSource:
             self._standardize_spill()
         self.batch = self.n if batch_size is None else min(batch_size, self.n)
         self.epoch, self.batches_done = 0, 0  # where the stream is: batches handed out in `epoch`
+        self._buffer = self._batch = None  # the shuffle buffer and the batch arrays (_buffers)
 
     # --- the first pass ---------------------------------------------------------------------
 
@@ -191,43 +192,67 @@ class StreamSource:
                 yield batch
         self.epoch, self.batches_done = epoch + 1, 0
 
-    def _epoch(self, epoch: int, features: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _epoch(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The epoch's batches: the chunks, in a seeded order, are read straight into one buffer;
+        whenever it holds `buffer_rows` rows (and at the end) they are shuffled and its full
+        batches gathered into reused batch arrays; the rows left over move to its front."""
         rng = np.random.default_rng([self.seed, 0xE90C, epoch])
         order = rng.permutation(len(self.chunks)) if self.shuffle else range(len(self.chunks))
-        nf, bs = len(self.layout.features), self.batch
-        yw, ydt = (self.spill_width_y, np.float64) if self.layout.label is None else (1, np.int64)
-        xs, ys, held = [], [], 0
+        X, Y = self._buffers()
+        held = 0
         for i in order:
-            first, rows = self.chunks[i]
-            if features:
-                self.spill_x.seek(first * (nf + 1) * self.dtype.itemsize)
-                xs.append(np.fromfile(self.spill_x, self.dtype, rows * (nf + 1)).reshape(rows, nf + 1))
-            else:
-                xs.append(np.empty((rows, 0), self.dtype))
-            self.spill_y.seek(first * yw * 8)
-            y = np.fromfile(self.spill_y, ydt, rows * yw)
-            ys.append(self._encode(y.reshape(rows, yw) if self.layout.label is None else y).astype(self.dtype))
-            held += rows
+            held += self._read(i, X[held:], Y[held:])
             if held >= self.buffer_rows:
-                xs, ys, held = yield from self._drain(rng, xs, ys, bs, last=False)
-        yield from self._drain(rng, xs, ys, bs, last=True)
+                held = yield from self._drain(rng, X, Y, held, last=False)
+        yield from self._drain(rng, X, Y, held, last=True)
 
-    def _drain(self, rng, xs, ys, bs: int, last: bool):
-        """Shuffle the buffer and hand out its full batches (all of it at the epoch's end); the
-        rows left over start the next buffer."""
-        if not xs:
-            return [], [], 0
-        X, Y = np.concatenate(xs), np.concatenate(ys)
-        xs.clear()
-        ys.clear()
-        if self.shuffle:
-            perm = rng.permutation(X.shape[0])
-            X, Y = X[perm], Y[perm]
-        n = X.shape[0] if last else X.shape[0] // bs * bs
+    def _buffers(self) -> tuple[np.ndarray, np.ndarray]:
+        """The shuffle buffer, allocated once: it holds fewer than max(buffer_rows, batch) rows
+        when a chunk is added to it (else it would have been drained)."""
+        if self._buffer is None:
+            largest = max(rows for _, rows in self.chunks)
+            cap = min(self.n, max(self.buffer_rows, self.batch) + largest)
+            width, bs = len(self.layout.features) + 1, self.batch
+            self._buffer = (np.empty((cap, width), self.dtype), np.empty((cap, self.n_outputs), self.dtype))
+            self._batch = (np.empty((bs, width), self.dtype), np.empty((bs, self.n_outputs), self.dtype))
+        return self._buffer
+
+    def _read(self, chunk: int, X: np.ndarray, Y: np.ndarray) -> int:
+        """Chunk `chunk`'s spilled rows into the first rows of X and Y; their count."""
+        first, rows = self.chunks[chunk]
+        width = len(self.layout.features) + 1
+        self.spill_x.seek(first * width * self.dtype.itemsize)
+        want = rows * width * self.dtype.itemsize
+        if self.spill_x.readinto(X[:rows].reshape(-1).view(np.uint8)) != want:
+            raise OSError("the spill file of data.stream ended early")
+        yw, ydt = (self.spill_width_y, np.float64) if self.layout.label is None else (1, np.int64)
+        self.spill_y.seek(first * yw * 8)
+        y = np.fromfile(self.spill_y, ydt, rows * yw)
+        Y[:rows] = self._encode(y.reshape(rows, yw) if self.layout.label is None else y)
+        return rows
+
+    def _drain(self, rng, X: np.ndarray, Y: np.ndarray, held: int, last: bool):
+        """Shuffle the buffer's `held` rows and hand out its full batches (every row at the
+        epoch's end); returns how many rows are left over, now at the buffer's front."""
+        bs = self.batch
+        n = held if last else held // bs * bs
+        perm = rng.permutation(held) if self.shuffle and held else None
+        xb, yb = self._batch
         for a in range(0, n, bs):
-            yield X[a:min(a + bs, n)], Y[a:min(a + bs, n)]
-        rest = X.shape[0] - n
-        return ([X[n:]], [Y[n:]], rest) if rest else ([], [], 0)
+            b = min(a + bs, n)
+            if perm is None:
+                yield X[a:b], Y[a:b]
+                continue
+            # mode="clip": a permutation's indices are in range, and "raise" would gather into a
+            # temporary first (training/batches.py does the same)
+            np.take(X, perm[a:b], axis=0, out=xb[:b - a], mode="clip")
+            np.take(Y, perm[a:b], axis=0, out=yb[:b - a], mode="clip")
+            yield xb[:b - a], yb[:b - a]
+        rest = held - n
+        if rest:  # an indexed read copies before the assignment, so the overlap is safe
+            keep = perm[n:] if perm is not None else slice(n, held)
+            X[:rest], Y[:rest] = X[keep], Y[keep]
+        return rest
 
     @property
     def batches_per_epoch(self) -> int:

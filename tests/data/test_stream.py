@@ -64,7 +64,7 @@ def test_same_seed_same_batches_and_resume_mid_epoch(tmp_path, monkeypatch):
     for i, batch in enumerate(b.batches()):  # epoch 0: 7 batches trained on, the 8th handed out, not used
         if i == 7:
             break
-        taken.append(batch)
+        taken.append((batch[0].copy(), batch[1].copy()))  # the batch arrays are reused
     state = b.state()
     assert state == {"epoch": 0, "batches_done": 7}
     c = _source(path, monkeypatch)
