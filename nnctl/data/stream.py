@@ -43,6 +43,7 @@ class StreamSource:
         # is writable (the system's temporary folder may be memory), else in the temporary folder.
         folder = spill_dir or _writable_folder(getattr(table, "path", None))
         self.spill_x, self.spill_y = tempfile.TemporaryFile(dir=folder), tempfile.TemporaryFile(dir=folder)
+        self.folder = folder
         self.spill_width_y = len(layout.targets)
         self._first_pass(standardize, out_units, units_key)
         self.spill_x.flush()
@@ -61,7 +62,9 @@ class StreamSource:
         nf = len(self.layout.features)
         count, mean, m2 = 0, np.zeros(nf), np.zeros(nf)
         self.chunks: list[tuple[int, int]] = []  # (first row in the spill, rows)
-        val_x, val_y, sample = [], [], None
+        # The validation rows' features wait in a file too, read back as one array at the end:
+        # gathered in a list and joined, they would be held twice at the first pass's peak.
+        val_x, val_y, sample, n_val = tempfile.TemporaryFile(dir=self.folder), [], None, 0
         self._labels: dict = {}  # label → provisional id, in order of appearance (text or numbers)
         self.binary = self.layout.label is None and len(self.layout.targets) == 1  # every target 0 or 1
         for i, (_, parsed) in enumerate(self.table.chunks(self.cols)):
@@ -74,7 +77,8 @@ class StreamSource:
             X_aug[:, :nf], X_aug[:, nf] = X, 1.0
             self.spill_x.write(X_aug.tobytes())
             self.spill_y.write(self._targets(parsed, keep).tobytes())
-            val_x.append(parsed.X[~keep, :nf].astype(self.dtype))
+            val_x.write(parsed.X[~keep, :nf].astype(self.dtype).tobytes())
+            n_val += parsed.X.shape[0] - X.shape[0]
             val_y.append(self._targets(parsed, ~keep))
             if self.layout.label is None:
                 self.binary = self.binary and bool(np.isin(parsed.X[:, nf:], (0.0, 1.0)).all())
@@ -90,8 +94,9 @@ class StreamSource:
             std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
             self.x_mean, self.x_std = mean, std
         self.classes, self.features, self.target_names = self._classes(sample, out_units, units_key)
-        X_val = np.concatenate(val_x)
-        del val_x
+        val_x.seek(0)
+        X_val = np.fromfile(val_x, self.dtype, n_val * nf).reshape(n_val, nf)
+        val_x.close()
         self.X_val = self.Y_val = None
         if X_val.shape[0]:
             self.X_val = self._scaled(X_val)

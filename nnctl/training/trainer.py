@@ -34,6 +34,7 @@ from nnctl.training.history import EpochRecord, History, records_from_columns
 
 # Config keys that may differ between the run that wrote a state and the run that loads it.
 MAY_CHANGE = frozenset({("train", "epochs"), ("train", "log_every"), ("output",)})
+EVAL_BLOCK = 8192  # rows a streamed run evaluates at once (Trainer._evaluate_in_blocks)
 
 
 class Interrupted(Exception):  # noqa: N818 - a signal, not a failure
@@ -282,9 +283,27 @@ class Trainer:
         return out
 
     def evaluate(self, X: np.ndarray, Y: np.ndarray, with_metrics: bool = True):
+        """The loss and (with_metrics) the metrics on rows X, Y at the current weights."""
+        if self.source.targets is None:
+            return self._evaluate_in_blocks(X, Y, with_metrics)
         out, cache = self.model.forward(X, keep=True)
         value = self.prepared.loss.value(cache.Z[-1], out, Y)
         return value, (metricsmod.compute(self.metric_names, out, Y) if with_metrics else None)
+
+    def _evaluate_in_blocks(self, X: np.ndarray, Y: np.ndarray, with_metrics: bool):
+        """`evaluate` EVAL_BLOCK rows at a time, for a streamed run (docs/data.md): the forward
+        pass over every validation row at once would hold each layer's values for all of them,
+        more than the rows themselves. A mean loss is the blocks' means weighted by rows."""
+        loss, n, step = self.prepared.loss, X.shape[0], EVAL_BLOCK
+        running = metricsmod.Running(self.metric_names, Y.shape[1], Y.dtype) if with_metrics else None
+        total = 0.0
+        for a in range(0, n, step):
+            out, cache = self.model.forward(X[a:a + step], keep=True)
+            value = loss.value(cache.Z[-1], out, Y[a:a + step])
+            total += value * out.shape[0] if loss.reduction == "mean" else value
+            if running is not None:
+                running.add(out, Y[a:a + step])
+        return (total / max(n, 1) if loss.reduction == "mean" else total), running and running.result()
 
     @property
     def final(self) -> EpochRecord:

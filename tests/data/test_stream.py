@@ -188,3 +188,29 @@ def test_a_streamed_runs_training_metrics_are_those_of_every_row_it_trained_on(t
             assert got["f1"] == pytest.approx(sk.f1_score(true, pred, average="macro"), rel=1e-12)
             assert got["precision"] == pytest.approx(sk.precision_score(true, pred, average="macro"), rel=1e-12)
             assert got["recall"] == pytest.approx(sk.recall_score(true, pred, average="macro"), rel=1e-12)
+
+
+def test_a_streamed_runs_validation_is_measured_in_blocks_as_on_every_row_at_once(tmp_path, monkeypatch):
+    """Validation rows are evaluated a block at a time (memory): the last epoch's val_loss and
+    val_metrics equal a direct computation on all of them at the final weights."""
+    from sklearn import metrics as sk
+
+    from nnctl.training import trainer as trainermod
+
+    monkeypatch.setattr(reader, "STREAM_CHUNK_BYTES", 3000)
+    monkeypatch.setattr(trainermod, "EVAL_BLOCK", 37)  # ~200 validation rows: several blocks and a short one
+    _file(tmp_path)
+    trainer = trainermod.setup(_config(tmp_path, STREAM.replace("epochs: 3", "epochs: 2, metrics: [accuracy, f1]")))
+    trainer.fit()
+    s, last = trainer.prepared.split, trainer.history[-1]
+    assert s.X_val.shape[0] > 3 * 37
+    W, b = trainer.model.W, trainer.model.b
+    hidden = np.tanh(s.X_val @ W[0] + b[0])
+    z = hidden @ W[1] + b[1]
+    log_p = z - z.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    true = s.Y_val.argmax(axis=1)
+    assert last.val_loss == pytest.approx(-log_p[np.arange(len(true)), true].mean(), rel=1e-12)
+    pred = z.argmax(axis=1)
+    assert last.val_metrics["accuracy"] == pytest.approx(sk.accuracy_score(true, pred), abs=1e-15)
+    assert last.val_metrics["f1"] == pytest.approx(sk.f1_score(true, pred, average="macro"), rel=1e-12)
