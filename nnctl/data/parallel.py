@@ -26,8 +26,10 @@ WORKERS_ENV = "NNCTL_PARSE_WORKERS"  # how many workers (default: one per usable
 
 
 def workers(size: int) -> int:
-    """How many workers parse a file of `size` bytes: one per usable core, 1 for a small file."""
-    if size < MIN_BYTES:
+    """How many workers parse a file of `size` bytes: one per usable core; 1 for a small file,
+    and under a cap on address space (`ulimit -v`), where a worker thread's stack and malloc
+    arena reserve tens of MB each and glibc aborts a thread it cannot give thread-local memory."""
+    if size < MIN_BYTES or _address_space_capped():
         return 1
     told = os.environ.get(WORKERS_ENV, "")
     if told.isdigit():
@@ -36,6 +38,14 @@ def workers(size: int) -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
         return os.cpu_count() or 1
+
+
+def _address_space_capped() -> bool:
+    try:
+        import resource
+    except ImportError:  # not Unix
+        return False
+    return resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY
 
 
 def can_fork() -> bool:
