@@ -92,6 +92,12 @@ def case_loading(path: Path, repeats: int) -> dict:
         readers["pandas.read_csv"] = lambda: pd.read_csv(path)
     except ImportError:
         pass
+    try:  # the ceiling of any pyarrow path: its own multithreaded read into an Arrow table
+        import pyarrow.csv as pacsv
+
+        readers["pyarrow.csv.read_csv (a table)"] = lambda: pacsv.read_csv(path)
+    except ImportError:
+        pass
     times: dict[str, list[float]] = {name: [] for name in readers}
     for _ in range(repeats):
         for name, fn in readers.items():
@@ -100,6 +106,10 @@ def case_loading(path: Path, repeats: int) -> dict:
     ratios = {}
     if "pandas.read_csv" in rows:
         ratios["arrow vs pandas"] = rows["pandas.read_csv"] / rows["nnctl (arrow)"]
+    if "pyarrow.csv.read_csv (a table)" in rows:
+        ratios["arrow vs pyarrow's own read"] = rows["pyarrow.csv.read_csv (a table)"] / rows["nnctl (arrow)"]
+        if "pandas.read_csv" in rows:
+            ratios["pyarrow's own read vs pandas"] = rows["pandas.read_csv"] / rows["pyarrow.csv.read_csv (a table)"]
     ratios["numpy vs loadtxt"] = rows["numpy.loadtxt"] / rows["nnctl (numpy)"]
     return {"seconds (median)": rows, "ratios (> 1: nnctl faster)": ratios}
 

@@ -15,6 +15,7 @@ own (Ray does, in `ray.init`); `foreign()` wraps calls into such a library.
 from __future__ import annotations
 
 import signal
+import sys
 from contextlib import contextmanager
 
 
@@ -200,3 +201,22 @@ def keep_from_pyarrow() -> None:
     import pyarrow
 
     pyarrow.enable_signal_handlers(False)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux; elsewhere nothing), and
+    exit now if the parent is already gone."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import os
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)

@@ -126,6 +126,17 @@ def csv_engine(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=[1, 2], ids=["in-process", "pool"])
+def parse_workers(request, monkeypatch):
+    """Run a test with chunks parsed in this process, and by a pool of two workers (threads for
+    the arrow engine, forked processes for NumPy's) whatever the file's size."""
+    from nnctl.data import parallel
+
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+    monkeypatch.setenv("NNCTL_PARSE_WORKERS", str(request.param))
+    return request.param
+
+
 NNCTL = [sys.executable, "-m", "nnctl"]
 
 

@@ -37,6 +37,7 @@ def _zeros(rng, fan_in, fan_out, shape):
 
 
 INITIALIZERS = {"xavier": _xavier, "he": _he, "normal": _normal, "uniform": _uniform, "zeros": _zeros}
+PREDICT_ROWS = 1 << 16  # rows per block of MLP.predict
 
 
 def _draw(init, rng, fan_in: int, fan_out: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -165,7 +166,14 @@ class MLP:
         return A, (Cache(As, Zs) if keep else None)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.forward(X)[0]
+        """Output activations, PREDICT_ROWS rows at a time: a layer's activations for millions of
+        rows would cost more memory than the rows themselves."""
+        if X.shape[0] <= PREDICT_ROWS:
+            return self.forward(X)[0]
+        out = np.empty((X.shape[0], self.W[-1].shape[1]), np.result_type(X.dtype, self.W[-1].dtype))
+        for a in range(0, X.shape[0], PREDICT_ROWS):
+            out[a:a + PREDICT_ROWS] = self.forward(X[a:a + PREDICT_ROWS])[0]
+        return out
 
     def backward(self, cache: Cache, Y: np.ndarray, loss: Loss,
                  weight_decay: float = 0.0, trace: list | None = None) -> list[np.ndarray]:

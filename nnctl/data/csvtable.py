@@ -66,7 +66,7 @@ class Table:
     def chunks(self, cols: reader.Columns, engine: str | None = None):
         """(span, parsed chunk) for the body, in order; a span says where the chunk was."""
         with self._body() as fh:
-            yield from reader.parse_chunks(fh, self.first_line, cols, engine, self.chunk_bytes)
+            yield from reader.parse_chunks(fh, self.first_line, cols, engine, self.chunk_bytes, self.path)
 
 
 def preview_names(names: list[str], k: int = 20) -> str:

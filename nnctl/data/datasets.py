@@ -228,9 +228,9 @@ def encode(raw: RawData, loss: str, out_units: int | str, last: str = "model.lay
     if len(raw.targets) != 1:
         raise ConfigError(f"data.target: loss {loss} takes one target column, got {len(raw.targets)}")
     if raw.y_labels is None:  # numbers: sorted by value, matched in C (a Python object per row would cost more
-        values = raw.y_numeric[:, 0]  # than the features of a float32 run)
-        distinct, idx = np.unique(values, return_inverse=True)
-        classes, idx = sort_classes(distinct.tolist()), idx.astype(np.intp, copy=False).reshape(-1)
+        values = raw.y_numeric[:, 0]  # than the features of a float32 run); unique's return_inverse
+        distinct = np.unique(values)  # would hold four row-sized temporaries at once
+        classes, idx = sort_classes(distinct.tolist()), np.searchsorted(distinct, values)
     else:
         classes = sort_classes(raw.y_labels)
         keys = {label_key(c): i for i, c in enumerate(classes)}
@@ -348,8 +348,7 @@ def _split_in_place(Xa: np.ndarray, Y: np.ndarray, tr, va, standardize: bool) ->
     mean = std = None
     if standardize:
         mean, std = _stats(Xa[:, :nf], None, Xa.shape[0])
-        for a, b, _ in _chunks(None, Xa.shape[0]):
-            Xa[a:b, :nf] = (Xa[a:b, :nf] - mean) / std
-        if X_val is not None:
-            X_val = ((X_val - mean) / std).astype(dtype)
+        for A in (Xa[:, :nf], X_val):  # in place, chunk by chunk: float64 temporaries stay small
+            for a, b, _ in _chunks(None, 0 if A is None else A.shape[0]):
+                A[a:b] = (A[a:b] - mean) / std
     return Split(Xa, Y.astype(dtype, copy=False), X_val, Y_val, mean, std)

@@ -16,12 +16,15 @@ from __future__ import annotations
 import csv
 import io
 import os
+import threading
 import warnings
+from contextlib import closing
 from dataclasses import dataclass
 
 import numpy as np
 
 from nnctl import signals
+from nnctl.data import parallel
 from nnctl.errors import DataError
 
 CHUNK_BYTES = 2 << 20  # a chunk's size: large enough for the engines' speed, small beside the data
@@ -201,18 +204,36 @@ def numeric_labels(labels: list[str]) -> np.ndarray | list[str]:
 
 # --- the engines ---------------------------------------------------------------------------------
 
+def _plain_ascii(data: bytes) -> bool:
+    """ASCII text with \n line ends: no decoding or normalising to do (the common case)."""
+    return data.isascii() and b"\r" not in data and b"\x00" not in data
+
+
 def _numpy_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
-    return parse_lines(decode(data, line, cols.source).split("\n"), line, cols)
+    if _plain_ascii(data) and cols.numeric + ([cols.label] if cols.label is not None else []) == list(
+            range(cols.width)):  # every column: loadtxt reads the bytes as they are, and checks widths
+        n = len(cols.numeric)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": a chunk of blank lines
+            try:
+                A = _loadtxt(io.BytesIO(data), cols, None)
+            except ValueError:
+                A = None
+        if A is not None:
+            return Parsed(A[:, :n] if cols.label is not None else A,
+                          A[:, n].copy() if cols.label is not None else None)
+    return parse_lines(decode(data, line, cols.source).split("\n"), line, cols, b'"' not in data)
 
 
-def parse_lines(lines: list[str], line: int, cols: Columns) -> Parsed:
+def parse_lines(lines: list[str], line: int, cols: Columns, plain: bool | None = None) -> Parsed:
     """Decoded lines (the first is line `line`) by numpy.loadtxt, or by the careful pass when
     loadtxt refuses them or a cell is not finite. A text label column is cut out of each line
-    (no quotes) while loadtxt reads the numbers."""
+    (no quotes: `plain`) while loadtxt reads the numbers."""
     wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
     every = wanted == list(range(cols.width))
     n = len(cols.numeric)
-    plain = not any('"' in row for row in lines)
+    if plain is None:
+        plain = not any('"' in row for row in lines)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "input contained no data": a chunk of blank lines
         try:
@@ -233,7 +254,7 @@ def parse_lines(lines: list[str], line: int, cols: Columns) -> Parsed:
     return careful("\n".join(lines), line, cols)
 
 
-def _loadtxt(lines: list[str], cols: Columns, usecols: list[int] | None) -> np.ndarray | None:
+def _loadtxt(lines, cols: Columns, usecols: list[int] | None) -> np.ndarray | None:
     """The columns by numpy.loadtxt, or None when a number is not finite (ValueError: not a number)."""
     A = np.loadtxt(lines, delimiter=cols.delimiter, dtype=np.float64, ndmin=2, comments=None, quotechar='"',
                    usecols=usecols)
@@ -262,18 +283,15 @@ def _arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    if b"\x00" in data or b"\r" in data:  # NUL bytes and lone CRs: the careful pass words them
-        return _numpy_chunk(data, line, cols)
-    try:
-        data.decode("utf-8")  # the rules hold for every column, also those not read
-    except UnicodeDecodeError:
-        return _numpy_chunk(data, line, cols)
+    if not _plain_ascii(data):  # NUL bytes, CRs, UTF-8 (also in columns not read): the NumPy
+        return _numpy_chunk(data, line, cols)  # engine decodes, and words what is wrong
     names = [f"c{i}" for i in range(cols.width)]
     wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
     try:
         t = pacsv.read_csv(
             pa.py_buffer(data), memory_pool=pa.system_memory_pool(),  # freed chunks go back to the system
-            read_options=pacsv.ReadOptions(column_names=names, use_threads=True),
+            read_options=pacsv.ReadOptions(column_names=names,  # a pool's thread parses its chunk alone
+                                           use_threads=threading.current_thread() is threading.main_thread()),
             parse_options=pacsv.ParseOptions(delimiter=cols.delimiter, quote_char='"'),
             convert_options=pacsv.ConvertOptions(
                 column_types={names[c]: pa.float64() for c in cols.numeric},
@@ -304,12 +322,37 @@ def _arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
 ENGINES = {"numpy": _numpy_chunk, "arrow": _arrow_chunk}
 
 
-def parse_chunks(fh, line: int, cols: Columns, engine: str | None = None, size: int | None = None):
+def parse_chunks(fh, line: int, cols: Columns, engine: str | None = None, size: int | None = None,
+                 path=None):
     """(span, parsed chunk) for the body that the binary stream `fh` stands at (line: its line
-    number); a span is where the chunk was: (byte offset, length, first line)."""
-    parse = ENGINES[engine or csv_engine()]
-    for offset, first, data in body_chunks(fh, line, size):
-        yield (offset, len(data), first), parse(data, first, cols)
+    number); a span is where the chunk was: (byte offset, length, first line). The chunks of a
+    large file (`path`: `fh`'s file) are parsed on every core (nnctl/data/parallel.py)."""
+    engine = engine or csv_engine()
+    parse = ENGINES[engine]
+    n = parallel.workers(os.fstat(fh.fileno()).st_size) if path is not None else 1
+    if n < 2 or (engine == "numpy" and not parallel.can_fork()):
+        for offset, first, data in body_chunks(fh, line, size):
+            yield (offset, len(data), first), parse(data, first, cols)
+        return
+    if engine == "arrow":  # pyarrow parses without the interpreter's lock: threads
+        jobs = ((data, first, cols, offset) for offset, first, data in body_chunks(fh, line, size))
+        chunks = parallel.ordered(parallel.pool(n, processes=False), _arrow_job, jobs, 2 * n)
+    else:  # loadtxt holds it: forked processes, each reading its own span of the file
+        jobs = ((str(path), offset, len(data), first, cols) for offset, first, data in body_chunks(fh, line, size))
+        chunks = parallel.ordered(parallel.pool(n, processes=True), _span_job, jobs, 2 * n)
+    with closing(chunks):
+        for job, parsed in chunks:
+            yield (job[3], len(job[0]), job[1]) if engine == "arrow" else job[1:4], parsed
+
+
+def _arrow_job(data: bytes, line: int, cols: Columns, offset: int) -> Parsed:
+    return ENGINES["arrow"](data, line, cols)
+
+
+def _span_job(path: str, offset: int, length: int, line: int, cols: Columns) -> Parsed:  # pragma: no cover - a worker
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return ENGINES["numpy"](fh.read(length), line, cols)
 
 
 def join_labels(parts: list) -> np.ndarray | list[str]:
@@ -365,6 +408,7 @@ def load(table, features: list[int], targets: list[int], label: int | None, dtyp
         n += m
     if n == 0:
         raise DataError("has a header but no data rows", source=table.source)
+    parallel.give_back()
     X = _resized(X, n)
     X[:, nf] = 1.0
     return Loaded(X, None if Y is None else _resized(Y, n), join_labels(parts) if label is not None else None)

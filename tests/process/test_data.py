@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pyarrow as pa  # noqa: E402 - the arrow extra is a test extra
@@ -25,7 +27,7 @@ train: {loss: cross_entropy, epochs: 4, batch_size: 16, dtype: DTYPE, optimizer:
 """
 
 
-def _run(args, cwd, hide_pyarrow=False, **kw):
+def _run(args, cwd, hide_pyarrow=False, extra_env=None, **kw):
     env = dict(os.environ)
     paths = [ROOT, env.get("PYTHONPATH", "")]
     if hide_pyarrow:  # a package named pyarrow that cannot be imported, first on the path
@@ -35,6 +37,7 @@ def _run(args, cwd, hide_pyarrow=False, **kw):
         paths.insert(0, str(fake.parent))
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env.pop("NNCTL_CSV_ENGINE", None)
+    env.update(extra_env or {})
     return subprocess.run([*NNCTL, *map(str, args)], cwd=cwd, env=env, capture_output=True, timeout=300, **kw)
 
 
@@ -152,3 +155,68 @@ def test_predict_and_evaluate_give_the_same_bytes_without_pyarrow(tmp_path):
         a = _run(args, tmp_path)
         b = _run(args, tmp_path, hide_pyarrow=True)
         assert a.returncode == b.returncode == 0 and a.stdout == b.stdout and a.stdout, b.stderr
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory):
+    """A CSV above the size whose chunks are parsed by a pool (nnctl/data/parallel.py): 12 MB,
+    text labels in the last column, and a copy with a bad cell in a middle chunk."""
+    folder = tmp_path_factory.mktemp("large")
+    rng = np.random.default_rng(1)
+    X = np.round(rng.normal(size=(220_000, 5)), 6)
+    y = np.where(X[:, 0] - X[:, 1] > 0, "up", "down")
+    body = "\n".join(",".join(map(repr, r)) + f",{t}" for r, t in zip(X.tolist(), y.tolist(), strict=True))
+    (folder / "d.csv").write_text("a,b,c,d,e,y\n" + body + "\n")
+    lines = (folder / "d.csv").read_text().split("\n")
+    lines[123_457] = lines[123_457].replace(",", ",x", 1)
+    (folder / "bad.csv").write_text("\n".join(lines))
+    (folder / "c.yaml").write_text(textwrap.dedent("""
+        seed: 0
+        data: {source: csv, path: d.csv, target: y, validation_split: 0.1}
+        model: {layers: [{units: 4, activation: tanh}, {units: auto, activation: softmax}]}
+        train: {loss: cross_entropy, epochs: 1, batch_size: 4096, optimizer: {name: adam, lr: 0.01}}
+        """))
+    assert (folder / "d.csv").stat().st_size > 8 << 20
+    return folder
+
+
+@pytest.mark.parametrize("engine", ["arrow", "numpy"])
+def test_a_large_file_parsed_by_a_pool_trains_the_same_bytes(large, tmp_path, engine):
+    models, out = [], tmp_path / "m.npz"  # the same name: the model file records it
+    for workers in ("1", "2"):
+        r = _run(["train", large / "c.yaml", "--out", out, "-q"], large, extra_env={
+            "NNCTL_CSV_ENGINE": engine, "NNCTL_PARSE_WORKERS": workers})
+        assert r.returncode == 0, r.stderr
+        models.append(out.read_bytes())
+    assert models[0] == models[1]
+    bad = _run(["train", large / "c.yaml", "--set", "data.path=bad.csv", "-q"], large,
+               extra_env={"NNCTL_CSV_ENGINE": engine, "NNCTL_PARSE_WORKERS": "2"})
+    assert bad.returncode == 2 and bad.stderr.count(b"\n") == 1, bad.stderr
+    assert b"bad.csv: line 123458, column 2 ('b'): 'x" in bad.stderr, bad.stderr
+
+
+@pytest.mark.parametrize("engine", ["arrow", "numpy"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_a_pool_parses_stops_it_and_leaves_no_worker(large, engine, signum):
+    """Ctrl-C reaches the whole foreground group, as a terminal sends it; SIGTERM only nnctl."""
+    env = {**os.environ, "PYTHONPATH": ROOT, "NNCTL_CSV_ENGINE": engine, "NNCTL_PARSE_WORKERS": "2"}
+    for delay in (0.4, 0.5, 0.6, 0.9):  # loading lasts from about 0.4 s to 0.8 s
+        proc = subprocess.Popen([*NNCTL, "train", "c.yaml", "--set", "train.epochs=100000", "--out", "m.npz"],
+                                cwd=large, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                start_new_session=True)
+        time.sleep(delay)
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == (130 if signum == signal.SIGINT else 143), (delay, err)
+        assert b"Traceback" not in err and err.strip().splitlines()[-1].startswith(b"error: "), err
+        for _ in range(100):  # the group is empty once its last worker has gone
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"a process of the run is left after {delay} s")

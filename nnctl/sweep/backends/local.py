@@ -53,26 +53,8 @@ def fork_start() -> bool:
             and os.environ.get("NNCTL_SWEEP_START", "").lower() != "spawn" and _blas_threads_setter() is not None)
 
 
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent: int) -> None:
-    """Have the kernel SIGKILL this process when its parent dies (Linux; elsewhere nothing), and
-    exit now if the parent is already gone."""
-    if sys.platform != "linux":
-        return
-    import ctypes
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:
-        os._exit(1)
-
-
 def _worker(conn, shared: Shared | None = None, parent: int = 0) -> None:  # pragma: no cover - a child process
-    die_with_parent(parent)
+    signals.die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import tempfile

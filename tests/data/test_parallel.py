@@ -1,0 +1,47 @@
+"""The pool that parses a large file's chunks: how many workers, results in order, errors and
+early exits (nnctl/data/parallel.py)."""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import pytest
+
+from nnctl.data import parallel
+from nnctl.errors import DataError
+
+
+def test_how_many_workers(monkeypatch):
+    monkeypatch.delenv(parallel.WORKERS_ENV, raising=False)
+    assert parallel.workers(parallel.MIN_BYTES - 1) == 1
+    assert parallel.workers(parallel.MIN_BYTES) >= 1
+    monkeypatch.setenv(parallel.WORKERS_ENV, "3")
+    assert parallel.workers(parallel.MIN_BYTES) == 3
+    monkeypatch.setenv(parallel.WORKERS_ENV, "0")
+    assert parallel.workers(parallel.MIN_BYTES) == 1
+    capped = (1 << 40, resource.RLIM_INFINITY)  # `ulimit -v`: threads would reserve address space
+    monkeypatch.setattr(resource, "getrlimit", lambda what: capped if what == resource.RLIMIT_AS else (0, 0))
+    assert parallel.workers(1 << 40) == 1
+
+
+def _slow_square(i: int, delay: float) -> int:
+    time.sleep(delay)
+    if i == 7:
+        raise DataError("line 7: bad", source="d.csv")
+    return i * i
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_results_come_in_order_and_an_error_stops_the_pool(processes):
+    jobs = [(i, 0.02 * ((i * 5) % 3)) for i in range(6)]  # later jobs may finish first
+    got = list(parallel.ordered(parallel.pool(2, processes), _slow_square, jobs, 4))
+    assert [job for job, _ in got] == jobs and [r for _, r in got] == [i * i for i in range(6)]
+    taken = []
+    ex = parallel.pool(2, processes)
+    with pytest.raises(DataError, match="d.csv: line 7: bad"):  # the worker's exception, as raised there
+        for _job, result in parallel.ordered(ex, _slow_square, ((i, 0.01) for i in range(100)), 4):
+            taken.append(result)
+    assert taken == [i * i for i in range(7)]
+    with pytest.raises(RuntimeError, match="shutdown"):  # the pool is shut, the jobs not started cancelled
+        ex.submit(int)
