@@ -220,3 +220,11 @@ def die_with_parent(parent: int) -> None:
         return
     if os.getppid() != parent:
         os._exit(1)
+
+
+def as_worker(parent: int) -> None:
+    """A worker process's signals: Ctrl-C and SIGTERM are ignored (the parent decides, and stops
+    its workers), and the kernel ends it if the parent dies."""
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

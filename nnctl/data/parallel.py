@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import signal
 import sys
 import warnings
 from collections import deque
@@ -53,16 +52,10 @@ def can_fork() -> bool:
     return sys.platform == "linux" and "fork" in mp.get_all_start_methods()
 
 
-def _quiet(parent: int) -> None:  # pragma: no cover - runs in a worker process
-    signals.die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
 def pool(n: int, processes: bool) -> Executor:
     if not processes:
         return ThreadPoolExecutor(n, thread_name_prefix="nnctl-parse")
-    return ProcessPoolExecutor(n, mp_context=mp.get_context("fork"), initializer=_quiet,
+    return ProcessPoolExecutor(n, mp_context=mp.get_context("fork"), initializer=signals.as_worker,
                                initargs=(os.getpid(),))
 
 

@@ -299,7 +299,7 @@ def _arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
                 quoted_strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return _numpy_chunk(data, line, cols)
-    X = np.empty((t.num_rows, len(cols.numeric)))
+    X = np.empty((t.num_rows, len(cols.numeric)), order="F")
     for j, c in enumerate(cols.numeric):
         X[:, j] = t.column(names[c]).to_numpy()
     labels = None

@@ -54,9 +54,7 @@ def fork_start() -> bool:
 
 
 def _worker(conn, shared: Shared | None = None, parent: int = 0) -> None:  # pragma: no cover - a child process
-    signals.die_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signals.as_worker(parent)
     import tempfile
     from pathlib import Path
 
