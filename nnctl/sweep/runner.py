@@ -80,6 +80,8 @@ def run(task: Task, shared: Shared, plugin_dir: Path | None = None) -> dict:
             trainer = setup(cfg, plugin_files=files, raw=_rows(shared))
         if task.checkpoint is not None:
             _load(task.checkpoint, trainer)
+        if trainer.prepared.stream is not None:  # its rows are not in memory for metrics_at to
+            trainer.compute_metrics_every_epoch()  # measure afterwards; running totals cost little
         trainer.fit(_rung_hook(trainer, task, row))
         row["history"] = history(trainer)
         if "checkpoint" in row:

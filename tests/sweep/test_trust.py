@@ -302,6 +302,24 @@ def test_asha_stops_weak_runs_at_rungs_and_a_finished_run_is_plain_training(tmp_
     assert _rows(tmp_path / "ray" / "trials.csv") == {k: {c: v for c, v in row.items()} for k, row in rows.items()}
 
 
+def test_asha_on_a_streamed_file_scores_rungs_on_the_epochs_own_metrics(tmp_path):
+    """A streamed run's rows are not in memory: its rung's training metrics are the epoch's own
+    (running totals), the same numbers the run's history records, never metrics of zero rows."""
+    from ..conftest import DATASETS
+
+    cfg = _write(tmp_path, ASHA.replace("DATA", str(DATASETS / "iris.csv"))
+                 .replace("validation_split: 0.2}", "validation_split: 0.2, stream: true}"))
+    r = _sweep(tmp_path, cfg, "--workers", "1", "--out", "s", "-q")
+    assert r.returncode == 0, r.stderr
+    rows = _rows(tmp_path / "s" / "trials.csv")
+    stopped = {k: row for k, row in rows.items() if row["status"] == "stopped"}
+    assert stopped
+    for (trial, repeat), row in stopped.items():
+        history = list(csv.DictReader(open(tmp_path / "s" / "runs" / f"{trial}-{repeat}.csv", newline="")))
+        at_rung = next(h for h in history if h["epoch"] == row["epochs"])
+        assert at_rung["accuracy"] == row["accuracy"] and float(row["accuracy"]) > 0.2
+
+
 def _descendants(pid: int) -> dict[int, str]:
     """Every process under pid: {pid: its command line}."""
     parent, cmd = {}, {}
