@@ -343,6 +343,7 @@ def parse_chunks(fh, line: int, cols: Columns, engine: str | None = None, size: 
     with closing(chunks):
         for job, parsed in chunks:
             yield (job[3], len(job[0]), job[1]) if engine == "arrow" else job[1:4], parsed
+    parallel.give_back()
 
 
 def _arrow_job(data: bytes, line: int, cols: Columns, offset: int) -> Parsed:
@@ -408,7 +409,6 @@ def load(table, features: list[int], targets: list[int], label: int | None, dtyp
         n += m
     if n == 0:
         raise DataError("has a header but no data rows", source=table.source)
-    parallel.give_back()
     X = _resized(X, n)
     X[:, nf] = 1.0
     return Loaded(X, None if Y is None else _resized(Y, n), join_labels(parts) if label is not None else None)
