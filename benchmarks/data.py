@@ -4,6 +4,7 @@ in-memory runs, streaming, and the cost of a bad cell.
     python benchmarks/data.py                  # 2 000 000 × 21, files in /tmp
     python benchmarks/data.py --rows 500000    # a smaller size on a busy machine
     python benchmarks/data.py --json data.json
+    python benchmarks/data.py --cases memory --before ../nnctl-old   # against an earlier checkout
 
 Loading: nnctl's reader with the arrow engine against pandas.read_csv, and with the NumPy engine
 against numpy.loadtxt (ratios > 1: nnctl is faster). Memory: peak resident set of whole
@@ -64,8 +65,8 @@ def peak_of(cmd: list[str], env=None) -> tuple[float, float, bytes, int]:
     return time.perf_counter() - t0, peak, proc.stdout, proc.returncode
 
 
-def _env(engine: str | None = None) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def _env(engine: str | None = None, root: Path = ROOT) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(root))
     if engine:
         env["NNCTL_CSV_ENGINE"] = engine
     return env
@@ -123,12 +124,16 @@ train: {{loss: bce, epochs: {epochs}, batch_size: 512, dtype: {dtype}, optimizer
 """
 
 
-def train(work: Path, path: Path, dtype="float64", stream=False, epochs=1, engine=None, validation=0.1) -> dict:
+def train(work: Path, path: Path, dtype="float64", stream=False, epochs=1, engine=None, validation=0.1,
+          root: Path = ROOT) -> dict:
+    """One `nnctl train` process of the code at `root` (another checkout: an earlier version)."""
     cfg = work / "c.yaml"
-    cfg.write_text(textwrap.dedent(CONFIG.format(path=path, stream=str(stream).lower(), epochs=epochs, dtype=dtype,
-                                                 validation=validation)))
+    text = CONFIG.format(path=path, stream=str(stream).lower(), epochs=epochs, dtype=dtype, validation=validation)
+    if not stream:  # a version from before data.stream knows no such key
+        text = text.replace(", stream: false", "")
+    cfg.write_text(textwrap.dedent(text))
     seconds, peak, out, code = peak_of([sys.executable, "-m", "nnctl", "train", str(cfg), "--json", "--out",
-                                        str(work / "m.npz")], env=_env(engine))
+                                        str(work / "m.npz")], env=_env(engine, root))
     if code != 0:
         raise RuntimeError(f"nnctl train exited {code}")
     doc = json.loads(out)
@@ -136,11 +141,18 @@ def train(work: Path, path: Path, dtype="float64", stream=False, epochs=1, engin
             "val_accuracy": (doc["val_metrics"] or {}).get("accuracy")}
 
 
-def case_memory(work: Path, path: Path) -> dict:
+def case_memory(work: Path, path: Path, before: Path | None = None) -> dict:
+    """Peak memory of whole in-memory runs; with `before` (a checkout of an earlier version), its
+    float64 run too, which is what the float32 run's target is set against."""
     f64 = train(work, path, "float64")
     f32 = train(work, path, "float32")
-    return {"float64 peak MB": f64["peak_mb"], "float32 peak MB": f32["peak_mb"],
-            "float32 / float64": f32["peak_mb"] / f64["peak_mb"]}
+    out = {"float64 peak MB": f64["peak_mb"], "float32 peak MB": f32["peak_mb"],
+           "float32 / float64": f32["peak_mb"] / f64["peak_mb"]}
+    if before is not None:
+        old = train(work, path, "float64", root=before)
+        out["float64 peak MB, before"] = old["peak_mb"]
+        out["float32 now / float64 before"] = f32["peak_mb"] / old["peak_mb"]
+    return out
 
 
 def case_stream(work: Path, small: Path, big: Path, epochs: int, repeats: int) -> dict:
@@ -183,6 +195,7 @@ def main() -> None:
     ap.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()))
     ap.add_argument("--cases", nargs="+", default=["loading", "memory", "stream", "bad_cell"])
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--before", type=Path, help="a checkout of an earlier nnctl: its float64 run's peak memory")
     args = ap.parse_args()
     path = make_csv(args.folder / f"nnctl-bench-{args.rows}.csv", args.rows)
     results: dict = {"rows": args.rows, "columns": FEATURES + 1, "file MB": path.stat().st_size / 2**20}
@@ -191,7 +204,7 @@ def main() -> None:
         if "loading" in args.cases:
             results["loading"] = case_loading(path, args.repeats)
         if "memory" in args.cases:
-            results["memory"] = case_memory(work, path)
+            results["memory"] = case_memory(work, path, args.before)
         if "stream" in args.cases:
             small = make_csv(args.folder / f"nnctl-bench-{args.rows // 4}.csv", args.rows // 4)
             results["stream"] = case_stream(work, small, path, args.epochs, args.repeats)

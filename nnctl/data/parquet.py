@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl import signals
-from nnctl.data import reader
+from nnctl.data import arrow, reader
 from nnctl.errors import DataError, did_you_mean
 
 EXTRA = "Parquet files need pyarrow, an optional extra: pip install 'nnctl[arrow]'"
@@ -18,11 +17,10 @@ EXTRA = "Parquet files need pyarrow, an optional extra: pip install 'nnctl[arrow
 
 def _pyarrow(source: str):
     try:
-        import pyarrow as pa
+        pa = arrow.pyarrow()
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(EXTRA, source=source) from None
-    signals.keep_from_pyarrow()
     return pa, pq
 
 

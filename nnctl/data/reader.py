@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnctl import signals
-from nnctl.data import parallel
+from nnctl.data import arrow, parallel
 from nnctl.errors import DataError
 
 CHUNK_BYTES = 2 << 20  # a chunk's size: large enough for the engines' speed, small beside the data
@@ -39,10 +38,10 @@ def csv_engine() -> str:
     if os.environ.get(ENGINE_ENV, "").lower() == "numpy":
         return "numpy"
     try:
+        arrow.pyarrow()
         import pyarrow.csv  # noqa: F401
     except ImportError:
         return "numpy"
-    signals.keep_from_pyarrow()
     return "arrow"
 
 
@@ -289,7 +288,7 @@ def _arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
     wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
     try:
         t = pacsv.read_csv(
-            pa.py_buffer(data), memory_pool=pa.system_memory_pool(),  # freed chunks go back to the system
+            pa.py_buffer(data),
             read_options=pacsv.ReadOptions(column_names=names,  # a pool's thread parses its chunk alone
                                            use_threads=threading.current_thread() is threading.main_thread()),
             parse_options=pacsv.ParseOptions(delimiter=cols.delimiter, quote_char='"'),

@@ -220,3 +220,14 @@ def test_a_signal_while_a_pool_parses_stops_it_and_leaves_no_worker(large, engin
             time.sleep(0.05)
         else:
             raise AssertionError(f"a process of the run is left after {delay} s")
+
+
+def test_pyarrow_leaves_signals_to_nnctl_and_allocates_with_malloc(tmp_path):
+    code = ("import signal; from nnctl.data import reader; assert reader.csv_engine() == 'arrow'; "
+            "import pyarrow as pa; print(pa.default_memory_pool().backend_name, "
+            "signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    env.pop("ARROW_DEFAULT_MEMORY_POOL", None)
+    env.pop("NNCTL_CSV_ENGINE", None)
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["system", "True"], r.stderr
