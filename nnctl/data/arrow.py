@@ -6,8 +6,10 @@ parse for the rest of the run)."""
 from __future__ import annotations
 
 import os
+import threading
 
 from nnctl import signals
+from nnctl.data import parallel
 
 _ready = False
 
@@ -23,3 +25,10 @@ def pyarrow():
         signals.keep_from_pyarrow()
         _ready = True
     return pa
+
+
+def use_threads() -> bool:
+    """Whether a pyarrow read may use pyarrow's own threads: not in a parse pool's thread (the
+    pool's threads are the parallelism), and not under a cap on address space, where Arrow fails
+    to start its threads ('Failed to launch worker thread') before any allocation fails."""
+    return threading.current_thread() is threading.main_thread() and not parallel.address_space_capped()

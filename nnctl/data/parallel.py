@@ -28,7 +28,7 @@ def workers(size: int) -> int:
     """How many workers parse a file of `size` bytes: one per usable core; 1 for a small file,
     and under a cap on address space (`ulimit -v`), where a worker thread's stack and malloc
     arena reserve tens of MB each and glibc aborts a thread it cannot give thread-local memory."""
-    if size < MIN_BYTES or _address_space_capped():
+    if size < MIN_BYTES or address_space_capped():
         return 1
     told = os.environ.get(WORKERS_ENV, "")
     if told.isdigit():
@@ -39,7 +39,9 @@ def workers(size: int) -> int:
         return os.cpu_count() or 1
 
 
-def _address_space_capped() -> bool:
+def address_space_capped() -> bool:
+    """Whether a cap on address space (`ulimit -v`, RLIMIT_AS) is set: then no parse starts
+    threads, neither a pool's nor pyarrow's own (each reserves tens of MB of address space)."""
     try:
         import resource
     except ImportError:  # not Unix

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import threading
 import warnings
 from contextlib import closing
 from dataclasses import dataclass
@@ -289,8 +288,7 @@ def _arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
     try:
         t = pacsv.read_csv(
             pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(column_names=names,  # a pool's thread parses its chunk alone
-                                           use_threads=threading.current_thread() is threading.main_thread()),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=arrow.use_threads()),
             parse_options=pacsv.ParseOptions(delimiter=cols.delimiter, quote_char='"'),
             convert_options=pacsv.ConvertOptions(
                 column_types={names[c]: pa.float64() for c in cols.numeric},

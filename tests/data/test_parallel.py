@@ -45,3 +45,21 @@ def test_results_come_in_order_and_an_error_stops_the_pool(processes):
     assert taken == [i * i for i in range(7)]
     with pytest.raises(RuntimeError, match="shutdown"):  # the pool is shut, the jobs not started cancelled
         ex.submit(int)
+
+
+def test_pyarrow_starts_no_threads_of_its_own_under_a_cap_on_address_space(monkeypatch):
+    """Under `ulimit -v` Arrow's thread pool failed to start ('Failed to launch worker thread',
+    an internal error) or aborted a Parquet read (std::bad_alloc) where a one-thread read fits."""
+    import threading
+
+    from nnctl.data import arrow
+
+    assert arrow.use_threads()
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(arrow.use_threads()))  # a parse pool's thread
+    t.start()
+    t.join()
+    assert seen == [False]
+    capped = (1 << 40, resource.RLIM_INFINITY)
+    monkeypatch.setattr(resource, "getrlimit", lambda what: capped if what == resource.RLIMIT_AS else (0, 0))
+    assert not arrow.use_threads()
