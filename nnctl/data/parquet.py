@@ -37,9 +37,12 @@ class Table:
         except IsADirectoryError:
             raise DataError("is a folder, expected a Parquet file", source=source) from None
         except (OSError, pa.ArrowException) as exc:
-            raise DataError(f"cannot read it as Parquet: {exc}", source=source) from None
+            raise DataError(f"cannot read it as Parquet: {_said(exc)}", source=source) from None
         self.header = list(self.file.schema_arrow.names)
         self._index = {n: i for i, n in enumerate(self.header)}
+        if len(self._index) < len(self.header):  # as a CSV header's: a name must say which column
+            col = next(i for i, n in enumerate(self.header) if n in self.header[:i])
+            raise DataError(f"column {col + 1}: duplicate column name {self.header[col]!r}", source=source)
 
     def column_index(self, name: str, what: str) -> int:
         try:
@@ -61,9 +64,23 @@ class Table:
         row = 1
         for i in range(self.file.num_row_groups):
             span = (i, row)
-            parsed = self._parse(self.file.read_row_group(i, columns=self._names(cols)), row, cols)
+            parsed = self._parse(self._row_group(i, cols), row, cols)
             yield span, parsed
             row += parsed.X.shape[0]
+
+    def _row_group(self, i: int, cols: reader.Columns):
+        """Row group i's columns; a damaged one is a DataError (the footer read, a page did not)."""
+        import pyarrow as pa
+
+        try:
+            return self.file.read_row_group(i, columns=self._names(cols), use_threads=arrow.use_threads())
+        except MemoryError:  # pyarrow's ArrowMemoryError is an ArrowException too: out of memory, not bad data
+            raise
+        except (OSError, pa.ArrowException) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:  # the disk, not the file's bytes
+                raise DataError(f"cannot read it: {exc.strerror}", source=self.source) from None
+            raise DataError(f"row group {i + 1} of {self.file.num_row_groups}: cannot read it as Parquet "
+                            f"(the file is damaged or truncated): {_said(exc)}", source=self.source) from None
 
     def _names(self, cols: reader.Columns) -> list[str]:
         wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
@@ -84,17 +101,22 @@ def _numbers(col, row: int, c: int, cols: reader.Columns) -> np.ndarray:
     are bad cells."""
     import pyarrow as pa
 
-    values = col.to_pylist() if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)
-                                     or pa.types.is_boolean(col.type)) else None
-    if values is not None:  # text (or another type): each cell by CSV's rules
-        out = np.empty(len(values))
-        for i, v in enumerate(values):
+    if pa.types.is_decimal(col.type):  # numbers written exactly: read as their text is, the nearest
+        col = col.cast(pa.string())  # float64 (Arrow's cast to float64 can be one unit in the last place off)
+    if not (_is_number(col.type) or pa.types.is_boolean(col.type)):  # text (or another type): each cell
+        out = np.empty(len(col))  # by CSV's rules
+        for i, v in enumerate(col.to_pylist()):
+            if v is not None and not isinstance(v, str):  # a date, a list, a struct: not a number, whatever its text
+                exc = DataError(f"{reader.where(cols, row + i, c)}: {str(v)!r} ({col.type}) is not a number",
+                                source=cols.source)
+                exc.column = c
+                raise exc
             try:
-                out[i] = float(v) if isinstance(v, (str, int, float)) else float("nan")
+                out[i] = float("nan") if v is None else float(v)
             except ValueError:
-                raise reader.bad_cell(cols, row + i, c, str(v)) from None
+                raise reader.bad_cell(cols, row + i, c, v) from None
             if not np.isfinite(out[i]):
-                raise reader.bad_cell(cols, row + i, c, None if v is None else str(v))
+                raise reader.bad_cell(cols, row + i, c, v)
         return out
     if col.null_count:
         i = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
@@ -108,9 +130,7 @@ def _numbers(col, row: int, c: int, cols: reader.Columns) -> np.ndarray:
 
 def _labels(col, row: int, c: int, cols: reader.Columns):
     """A label column: numbers when numeric (nulls and non-finite values refused), else text."""
-    import pyarrow as pa
-
-    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+    if _is_number(col.type):
         return _numbers(col, row, c, cols)
     values = col.to_pylist()
     out = []
@@ -122,6 +142,17 @@ def _labels(col, row: int, c: int, cols: reader.Columns):
             raise exc
         out.append(str(v).strip())
     return reader.numeric_labels(out)
+
+
+def _said(exc: Exception) -> str:
+    """Arrow's message on one line (it spans several for a damaged page)."""
+    return " ".join(str(exc).split())
+
+
+def _is_number(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
 
 
 def read_table(path: str | Path, source: str | None = None) -> Table:

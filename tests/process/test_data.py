@@ -231,3 +231,41 @@ def test_pyarrow_leaves_signals_to_nnctl_and_allocates_with_malloc(tmp_path):
     env.pop("NNCTL_CSV_ENGINE", None)
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert r.stdout.split() == ["system", "True"], r.stderr
+
+
+def test_odd_parquet_files_are_one_line_and_exit_2_or_read_as_numbers(tmp_path):
+    """Parquet's types beyond float and int, as a user's file may hold them: decimals are numbers
+    (the same bits as the float column), dates and lists are named by row, column and type; a
+    repeated column name and a damaged row group are one line and exit 2, never an internal error."""
+    import decimal
+
+    X, y = _data(tmp_path)
+    cents = np.array([float(f"{v:.2f}") for v in X[:, 1]])  # the nearest float64 to each decimal
+    pq.write_table(pa.table({"a": X[:, 0], "b": cents, "c": X[:, 2], "y": y}), tmp_path / "float.parquet")
+    pq.write_table(pa.table({"a": X[:, 0], "b": pa.array([decimal.Decimal(f"{v:.2f}") for v in cents],
+                                                         pa.decimal128(12, 2)), "c": X[:, 2], "y": y}),
+                   tmp_path / "decimal.parquet")
+    cfg = _config(tmp_path)
+    runs = [_run(["train", cfg, "--set", "data.source=parquet", "--set", f"data.path={name}.parquet", "--out",
+                  f"{name}.npz", "-q"], tmp_path) for name in ("float", "decimal")]
+    assert [r.returncode for r in runs] == [0, 0], runs[1].stderr
+    a, b = np.load(tmp_path / "float.npz"), np.load(tmp_path / "decimal.npz")
+    assert all(a[k].tobytes() == b[k].tobytes() for k in a.files if k != "meta")
+
+    import datetime
+
+    pq.write_table(pa.table({"a": X[:, 0], "b": [datetime.date(2020, 1, 1)] * len(y), "c": X[:, 2], "y": y}),
+                   tmp_path / "date.parquet")
+    pq.write_table(pa.Table.from_arrays([pa.array(X[:, 0]), pa.array(X[:, 1]), pa.array(X[:, 2]), pa.array(y)],
+                                        names=["a", "b", "a", "y"]), tmp_path / "twice.parquet")
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "y": y}), tmp_path / "groups.parquet",
+                   row_group_size=50)
+    data = (tmp_path / "groups.parquet").read_bytes()
+    (tmp_path / "damaged.parquet").write_bytes(data[:200] + b"\0" * 400 + data[600:])  # pages, not the footer
+    for name, words in (("date", b"row 1, column 2 ('b'): '2020-01-01' (date32[day]) is not a number"),
+                        ("twice", b"column 3: duplicate column name 'a'"),
+                        ("damaged", b"damaged.parquet: row group 1 of 6: cannot read it as Parquet")):
+        for command in (["train", cfg, "--set", "data.source=parquet", "--set", f"data.path={name}.parquet"],
+                        ["evaluate", "float.npz", f"{name}.parquet"]):
+            r = _run(command, tmp_path)
+            assert r.returncode == 2 and words in r.stderr and r.stderr.count(b"\n") == 1, (command, r.stderr)
