@@ -14,16 +14,18 @@ stopped.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 from nnctl.data import datasets, reader
 from nnctl.data.reader import Layout
-from nnctl.errors import DataError
+from nnctl.errors import DataError, WriteError
 
 
 class StreamSource:
@@ -42,14 +44,15 @@ class StreamSource:
         # parsing text again. Unlinked files (gone on any exit), beside the data when that folder
         # is writable (the system's temporary folder may be memory), else in the temporary folder.
         folder = spill_dir or _writable_folder(getattr(table, "path", None))
-        self.spill_x, self.spill_y = tempfile.TemporaryFile(dir=folder), tempfile.TemporaryFile(dir=folder)
         self.folder = folder
         self.spill_width_y = len(layout.targets)
-        self._first_pass(standardize, out_units, units_key)
-        self.spill_x.flush()
-        self.spill_y.flush()
-        if self.x_mean is not None:
-            self._standardize_spill()
+        with _spilling(folder):
+            self.spill_x, self.spill_y = tempfile.TemporaryFile(dir=folder), tempfile.TemporaryFile(dir=folder)
+            self._first_pass(standardize, out_units, units_key)
+            self.spill_x.flush()
+            self.spill_y.flush()
+            if self.x_mean is not None:
+                self._standardize_spill()
         self.batch = self.n if batch_size is None else min(batch_size, self.n)
         self.epoch, self.batches_done = 0, 0  # where the stream is: batches handed out in `epoch`
         self._buffer = self._batch = None  # the shuffle buffer and the batch arrays (_buffers)
@@ -85,7 +88,7 @@ class StreamSource:
                 if sample is None and parsed.X.shape[0]:
                     sample = parsed.X[:1, nf:]
         if count == 0:
-            raise DataError("has no training rows" if self.chunks else "has a header but no data rows",
+            raise DataError("has no training rows" if n_val else "has a header but no data rows",
                             source=self.table.source)
         self.n = count
         self.x_mean = self.x_std = None
@@ -287,6 +290,23 @@ def _combine(count: int, mean: np.ndarray, m2: np.ndarray, X: np.ndarray):
 
 def _text(label) -> str:
     return str(int(label)) if isinstance(label, float) and label.is_integer() else str(label)
+
+
+@contextmanager
+def _spilling(folder: str | None):
+    """A spill that cannot be written (a full disk, a file-size limit, a quota) is a WriteError
+    naming where it was written, not an internal error."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _FULL:
+            raise
+        where = folder or tempfile.gettempdir()
+        raise WriteError(f"cannot write the spill file of data.stream (the training rows at train.dtype, "
+                         f"docs/data.md) here: {exc.strerror}", source=where) from None
+
+
+_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EROFS, errno.EACCES}
 
 
 def _writable_folder(path) -> str | None:

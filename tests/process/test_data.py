@@ -269,3 +269,30 @@ def test_odd_parquet_files_are_one_line_and_exit_2_or_read_as_numbers(tmp_path):
                         ["evaluate", "float.npz", f"{name}.parquet"]):
             r = _run(command, tmp_path)
             assert r.returncode == 2 and words in r.stderr and r.stderr.count(b"\n") == 1, (command, r.stderr)
+
+
+def test_a_spill_that_cannot_be_written_is_one_line_and_exit_2(tmp_path):
+    """A streamed run's spill meets a full disk (here a file-size limit, RLIMIT_FSIZE): one line
+    naming the folder and data.stream, exit 2, no model, not an internal error (exit 1)."""
+    import resource
+
+    _data(tmp_path, n=3000)
+    cfg = _config(tmp_path)
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 << 10, 16 << 10))  # the spill's features: 72 kB
+
+    r = _run(["train", cfg, "--set", "data.stream=true", "--out", "m.npz"], tmp_path, preexec_fn=small_files)
+    assert r.returncode == 2 and r.stderr.count(b"\n") == 1, r.stderr
+    assert r.stderr.startswith(f"error: {tmp_path}: cannot write the spill file of data.stream".encode()), r.stderr
+    assert b"File too large" in r.stderr and not (tmp_path / "m.npz").exists()
+
+
+def test_a_parquet_file_without_rows_is_worded_alike_in_memory_and_streamed(tmp_path):
+    pq.write_table(pa.table({"a": pa.array([], pa.float64()), "b": pa.array([], pa.float64()),
+                             "c": pa.array([], pa.float64()), "y": pa.array([], pa.string())}), tmp_path / "d.parquet")
+    cfg = _config(tmp_path)
+    for stream in ("false", "true"):
+        r = _run(["train", cfg, "--set", "data.source=parquet", "--set", "data.path=d.parquet", "--set",
+                  f"data.stream={stream}"], tmp_path)
+        assert r.returncode == 2 and r.stderr.endswith(b"d.parquet: has a header but no data rows\n"), r.stderr
