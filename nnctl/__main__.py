@@ -21,9 +21,20 @@ def main() -> None:
             print(f"error: nnctl needs {exc.name}, which this Python does not have: install nnctl with pip "
                   f"(pip install . from the project's folder) into the environment that runs it", file=sys.stderr)
             return 2
+        _reserve_blas()
         return run_cli(sys.argv[1:])
 
     signals.run_main(run)
+
+
+def _reserve_blas() -> None:
+    """Under a cap on address space, OpenBLAS's buffers are taken before any data (engine/blas.py)."""
+    from nnctl.data.parallel import address_space_capped
+
+    if address_space_capped():
+        from nnctl.engine import blas
+
+        blas.reserve()
 
 
 if __name__ == "__main__":

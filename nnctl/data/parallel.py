@@ -10,15 +10,15 @@ finishing their chunk and shutting the pool) and die with the parent (PR_SET_PDE
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import sys
 import warnings
 from collections import deque
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 from nnctl import signals
+
+# multiprocessing and concurrent.futures are imported where a pool is made: the console script
+# asks address_space_capped() before any command, and every command would pay for them (12 ms)
 
 MIN_BYTES = 8 << 20  # below this a file parses faster in this process than with a pool's start-up
 WORKERS_ENV = "NNCTL_PARSE_WORKERS"  # how many workers (default: one per usable core; 1: none)
@@ -51,17 +51,23 @@ def address_space_capped() -> bool:
 
 def can_fork() -> bool:
     """Forked workers start at once and share the parent's loaded modules (Linux)."""
+    import multiprocessing as mp
+
     return sys.platform == "linux" and "fork" in mp.get_all_start_methods()
 
 
-def pool(n: int, processes: bool) -> Executor:
+def pool(n: int, processes: bool):
+    """An executor of n threads, or of n forked processes that take the worker signal rule."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
     if not processes:
         return ThreadPoolExecutor(n, thread_name_prefix="nnctl-parse")
     return ProcessPoolExecutor(n, mp_context=mp.get_context("fork"), initializer=signals.as_worker,
                                initargs=(os.getpid(),))
 
 
-def ordered(executor: Executor, fn, jobs, ahead: int):
+def ordered(executor, fn, jobs, ahead: int):
     """(job, fn(*job)) for each job, in order, with at most `ahead` jobs submitted and not yet
     taken; on leaving early (an error, a signal, the consumer stopping) the jobs not started are
     cancelled and the running ones finish before the pool shuts."""
@@ -82,6 +88,8 @@ def ordered(executor: Executor, fn, jobs, ahead: int):
 
 
 def _taken(item):
+    from concurrent.futures.process import BrokenProcessPool
+
     job, future = item
     try:
         result = future.result()

@@ -151,3 +151,16 @@ def gemm(dtype) -> Gemm | None:
         except (OSError, ValueError):  # pragma: no cover - a library that fails the check is skipped
             pass
     return None
+
+
+def reserve() -> None:
+    """Have OpenBLAS take its buffers now, before the data does: a product of 256 × 256 matrices
+    at each dtype takes every thread's. Under a cap on address space (ulimit -v) OpenBLAS that
+    finds no room for them later prints its own message and ends the process with exit 1, where
+    nnctl's out-of-memory line and exit 2 belong (docs/data.md)."""
+    try:
+        for dtype in (np.float64, np.float32):
+            a = np.ones((256, 256), dtype)
+            a @ a
+    except MemoryError:  # no room even now: the command meets it again, inside its guard
+        pass

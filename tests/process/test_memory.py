@@ -70,7 +70,9 @@ def _run(tmp_path, name, stream, limit=None):
 
 def test_out_of_memory_is_exit_2_and_streaming_fits(tmp_path):
     _csv(tmp_path / "small.csv", 2000)
-    code, _, baseline, _ = _run(tmp_path, "small.csv", stream=False)
+    # the baseline under a cap too, far away: capped, nnctl starts no parse threads (their arenas
+    # would count in an uncapped peak) and takes OpenBLAS's buffers first
+    code, _, baseline, _ = _run(tmp_path, "small.csv", stream=False, limit=1 << 40)
     assert code == 0
     rows = 2 * MARGIN // (21 * 8)  # float64 features alone need twice the margin
     _csv(tmp_path / "big.csv", rows)
@@ -84,3 +86,24 @@ def test_out_of_memory_is_exit_2_and_streaming_fits(tmp_path):
     assert (tmp_path / "big.csv-True.npz").exists()
     code, err, _, in_memory = _run(tmp_path, "big.csv", stream=False)  # where it fits: the same accuracy
     assert code == 0 and abs(streamed - in_memory) <= 0.01 and streamed > 0.9, (streamed, in_memory)
+
+
+def test_a_cap_just_above_the_start_is_nnctls_message_never_openblas_exit_1(tmp_path):
+    """A cap a few MB above what nnctl's imports take: OpenBLAS, taking its buffers at the first
+    product after the data had taken the room, printed its own message and exit(1)ed; its buffers
+    are now taken first, so every such run trains or ends with nnctl's line and exit 2."""
+    _csv(tmp_path / "d.csv", 2000)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(textwrap.dedent(CONFIG.format(path="d.csv", stream="false")))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+    start = subprocess.run([sys.executable, "-c", "import nnctl.cli, nnctl.data.arrow as a, pyarrow.csv; a.pyarrow(); "
+                            "print([x for x in open('/proc/self/status') if x.startswith('VmSize')][0].split()[1])"],
+                           env=env, capture_output=True, text=True, check=True)
+    for extra_mb in (8, 16, 24):
+        limit = (int(start.stdout) << 10) + (extra_mb << 20)
+        r = subprocess.run([sys.executable, "-m", "nnctl", "train", str(cfg), "-q", "--out", "m.npz"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, timeout=300,
+                           preexec_fn=lambda limit=limit: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+        assert r.returncode in (0, 2), (extra_mb, r.returncode, r.stderr)
+        assert r.returncode == 0 or r.stderr.startswith("error: not enough memory") and r.stderr.count("\n") == 1, \
+            r.stderr
