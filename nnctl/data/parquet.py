@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnctl.data import arrow, reader
+from nnctl.data import arrow, csvtable, reader
 from nnctl.errors import DataError, did_you_mean
 
 EXTRA = "Parquet files need pyarrow, an optional extra: pip install 'nnctl[arrow]'"
@@ -48,9 +48,8 @@ class Table:
         try:
             return self._index[name]
         except KeyError:
-            shown = ", ".join(self.header[:20]) + (", …" if len(self.header) > 20 else "")
             raise DataError(f"no {what} column {name!r}{did_you_mean(name, self.header)}; the file has "
-                            f"{shown}", source=self.source) from None
+                            f"{csvtable.preview_names(self.header)}", source=self.source) from None
 
     def columns(self, numeric: list[int], label: int | None = None) -> reader.Columns:
         return reader.Columns(numeric, label, len(self.header), self.header, self.source, kind="parquet")

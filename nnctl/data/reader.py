@@ -100,17 +100,23 @@ def bad_cell(cols: Columns, line: int, col: int, cell: str | None) -> DataError:
     return exc
 
 
+def label_ok(label: str) -> bool:
+    """The rule for a label cell (stripped): not empty, and not text that reads as a missing or
+    infinite number."""
+    return bool(label) and label.lower().lstrip("+-") not in _NON_FINITE
+
+
 def bad_label(cols: Columns, line: int, col: int, cell: str) -> DataError | None:
-    """Why a label cell is refused (empty, or reads as a missing or infinite number), or None."""
+    """Why a label cell is refused (label_ok's rule, in words), or None."""
     stripped = cell.strip()
+    if label_ok(stripped):
+        return None
     if not stripped:
         return bad_cell(cols, line, col, stripped)
-    if stripped.lower().lstrip("+-") in _NON_FINITE:
-        exc = DataError(f"{where(cols, line, col)}: {stripped!r} reads as a missing or infinite number, not a "
-                        "label; remove the row or give it a label", source=cols.source)
-        exc.column = col
-        return exc
-    return None
+    exc = DataError(f"{where(cols, line, col)}: {stripped!r} reads as a missing or infinite number, not a "
+                    "label; remove the row or give it a label", source=cols.source)
+    exc.column = col
+    return exc
 
 
 def wrong_width(cols: Columns, line: int, got: int) -> DataError:
@@ -266,7 +272,7 @@ def _text_labels(lines: list[str], cols: Columns) -> list[str] | None:
     """The label cell of every non-blank line (no quotes in them), or None when one is refused."""
     d, c = cols.delimiter, cols.label
     labels = [row.split(d, c + 1)[c].strip() for row in lines if row.strip()]
-    if all(lab and lab.lower().lstrip("+-") not in _NON_FINITE for lab in labels):
+    if all(map(label_ok, labels)):
         return labels
     return None
 
@@ -307,7 +313,7 @@ def _arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
             ok = np.isfinite(labels).all()
         else:
             labels = [s.strip() for s in col.to_pylist()]
-            ok = all(s and s.lower().lstrip("+-") not in _NON_FINITE for s in labels)
+            ok = all(map(label_ok, labels))
             labels = numeric_labels(labels) if ok else labels
         if not ok:
             return _numpy_chunk(data, line, cols)

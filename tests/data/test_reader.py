@@ -162,3 +162,23 @@ def test_a_bad_cell_costs_one_parse(tmp_path, monkeypatch, csv_engine):
     careful_calls = [int(v) for v in careful_log.read_text().split()]
     assert len(engine_calls) == len(set(engine_calls)) > 5  # no chunk twice
     assert careful_calls == [max(engine_calls)]  # the last chunk, once more
+
+
+def test_a_missing_column_is_worded_alike_for_csv_and_parquet(tmp_path):
+    """One preview of a wide header (the first 20 names and the count) for both kinds of table."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nnctl.data import datasets
+
+    names = [f"c{i}" for i in range(30)]
+    (tmp_path / "w.csv").write_text(",".join(names) + "\n" + ",".join("1" * 30) + "\n")
+    pq.write_table(pa.table({n: [1.0] for n in names}), tmp_path / "w.parquet")
+    said = []
+    for kind in ("csv", "parquet"):
+        table = datasets.open_table(kind, tmp_path / f"w.{kind}")
+        with pytest.raises(DataError) as exc:
+            table.column_index("c99", "target")
+        said.append(str(exc.value).split(": ", 1)[1])
+    assert said[0].replace("the header has", "the file has") == said[1]
+    assert said[1].endswith("c19, … (30 columns)")
