@@ -164,6 +164,18 @@ def all_for(classifier: bool) -> list[str]:
     return list(CLASSIFICATION if classifier else REGRESSION)
 
 
+def combine(count: int, mean: np.ndarray, m2: np.ndarray, X: np.ndarray):
+    """A column-wise running count, mean and sum of squared deviations, with the rows of X added
+    (Chan et al.'s parallel formula): a streamed run's standardisation statistics and a streamed
+    epoch's target spread (r2) are gathered by it chunk by chunk."""
+    m = X.shape[0]
+    cmean = X.mean(axis=0, dtype=np.float64)
+    cm2 = ((X - cmean) ** 2).sum(axis=0)
+    total = count + m
+    delta = cmean - mean
+    return total, mean + delta * (m / total), m2 + cm2 + delta ** 2 * (count * m / total)
+
+
 class Running:
     """An epoch's metrics gathered batch by batch, in memory that does not grow with the rows (a
     streamed epoch, docs/data.md): the outputs and targets of up to `block` rows are copied aside,
@@ -209,10 +221,7 @@ class Running:
             err = out.astype(np.float64) - Y
             t["sse"] += (err ** 2).sum(axis=0)
             t["sae"] += np.abs(err).sum(axis=0)
-            bmean = Y.mean(axis=0, dtype=np.float64)
-            total, delta = self.n + m, bmean - t["mean"]
-            t["m2"] += ((Y - bmean) ** 2).sum(axis=0) + delta ** 2 * (self.n * m / total)
-            t["mean"] += delta * (m / total)
+            _, t["mean"], t["m2"] = combine(self.n, t["mean"], t["m2"], Y)
         self.n += m
         self.filled = 0
 

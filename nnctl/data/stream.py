@@ -23,6 +23,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from nnctl.core import metrics
 from nnctl.data import datasets, reader
 from nnctl.data.reader import Layout
 from nnctl.errors import DataError, WriteError
@@ -74,7 +75,7 @@ class StreamSource:
             keep = self._is_train(i, parsed.X.shape[0])
             X = parsed.X[keep, :nf]
             if X.shape[0]:
-                count, mean, m2 = _combine(count, mean, m2, X)
+                count, mean, m2 = metrics.combine(count, mean, m2, X)
             self.chunks.append((self.chunks[-1][0] + self.chunks[-1][1] if self.chunks else 0, X.shape[0]))
             X_aug = np.empty((X.shape[0], nf + 1), self.dtype)  # the layout training reads: [x, 1]
             X_aug[:, :nf], X_aug[:, nf] = X, 1.0
@@ -276,16 +277,6 @@ class StreamSource:
 
 def loss_one_hot(loss: str) -> bool:
     return loss == "cross_entropy"
-
-
-def _combine(count: int, mean: np.ndarray, m2: np.ndarray, X: np.ndarray):
-    """Running count, mean and sum of squared deviations, with a chunk X added (Chan et al.)."""
-    m = X.shape[0]
-    cmean = X.mean(axis=0)
-    cm2 = ((X - cmean) ** 2).sum(axis=0)
-    total = count + m
-    delta = cmean - mean
-    return total, mean + delta * (m / total), m2 + cm2 + delta ** 2 * (count * m / total)
 
 
 def _text(label) -> str:

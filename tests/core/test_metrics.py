@@ -97,3 +97,21 @@ def test_running_regression_metrics_match_scikit_learn_on_every_row():
                                         rel=1e-12)
     assert got["mae"] == pytest.approx(sk.mean_absolute_error(Y, out), rel=1e-12)
     assert got["r2"] == pytest.approx(sk.r2_score(Y, out), rel=1e-12)
+
+
+def test_combine_gathers_the_mean_and_squared_deviations_of_every_row():
+    """metrics.combine, chunk by chunk (a streamed run's scaling, a streamed epoch's r2), against
+    the whole array at once; float32 rows are summed in float64."""
+    from nnctl.core.metrics import combine
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(3.0, 2.0, size=(1000, 3)) * [1, 1e3, 1e-3]
+    for dtype in (np.float64, np.float32):
+        rows = X.astype(dtype)
+        count, mean, m2 = 0, np.zeros(3), np.zeros(3)
+        for a, b in ((0, 1), (1, 300), (300, 301), (301, 1000)):
+            count, mean, m2 = combine(count, mean, m2, rows[a:b])
+        whole = rows.astype(np.float64)
+        assert count == 1000
+        np.testing.assert_allclose(mean, whole.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(m2, ((whole - whole.mean(axis=0)) ** 2).sum(axis=0), rtol=1e-9)
