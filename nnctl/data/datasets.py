@@ -134,6 +134,9 @@ def layout(table, d, numeric_target: bool):
         f_idx = [i for i in range(len(table.header)) if i not in t_idx]
     else:
         f_idx = [table.column_index(f, "feature") for f in d.features]
+        twice = next((f for i, f in enumerate(d.features) if f in d.features[:i]), None)
+        if twice is not None:  # a column twice would be two inputs of the same values
+            raise ConfigError(f"data.features: {twice!r} is listed twice; name each column once")
         both = set(f_idx) & set(t_idx)
         if both:
             raise ConfigError(f"data.features: {table.header[both.pop()]!r} is also the target")

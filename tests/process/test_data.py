@@ -296,3 +296,16 @@ def test_a_parquet_file_without_rows_is_worded_alike_in_memory_and_streamed(tmp_
         r = _run(["train", cfg, "--set", "data.source=parquet", "--set", "data.path=d.parquet", "--set",
                   f"data.stream={stream}"], tmp_path)
         assert r.returncode == 2 and r.stderr.endswith(b"d.parquet: has a header but no data rows\n"), r.stderr
+
+
+def test_a_feature_listed_twice_is_refused_in_memory_and_streamed(tmp_path):
+    """data.features: [a, b, a] trained a model with two inputs of the same column."""
+    _data(tmp_path)
+    cfg = _config(tmp_path)
+    for source in (["data.source=csv", "data.path=d.csv"], ["data.source=parquet", "data.path=d.parquet"]):
+        for stream in ("false", "true"):
+            sets = [x for kv in (*source, f"data.stream={stream}", "data.features=[a, b, a]") for x in ("--set", kv)]
+            r = _run(["train", cfg, *sets, "--out", "m.npz"], tmp_path)
+            assert r.returncode == 2, r.stderr
+            assert r.stderr == b"error: data.features: 'a' is listed twice; name each column once\n"
+            assert not (tmp_path / "m.npz").exists()
