@@ -12,6 +12,7 @@ import numpy as np
 from nnctl.data import arrow, csvtable, reader
 from nnctl.errors import DataError, did_you_mean
 
+BATCH_ROWS = 1 << 16  # rows read at once: a chunk of a load or of a streamed epoch
 EXTRA = "Parquet files need pyarrow, an optional extra: pip install 'nnctl[arrow]'"
 
 
@@ -31,7 +32,9 @@ class Table:
         pa, pq = _pyarrow(source)
         self.path, self.source = path, source
         try:
-            self.file = pq.ParquetFile(path)
+            # buffered reads: a column chunk is read a MB at a time, not whole (a row group's every
+            # column chunk at once was most of a streamed run's peak)
+            self.file = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
         except FileNotFoundError:
             raise DataError("no such file", source=source) from None
         except IsADirectoryError:
@@ -58,28 +61,36 @@ class Table:
         return self.file.metadata.num_rows
 
     def chunks(self, cols: reader.Columns, engine: str | None = None):
-        """(span, parsed rows) per row group (span: its index and first row); a null or
-        non-numeric cell is named by row and column."""
+        """(span, parsed rows) per BATCH_ROWS rows of each row group (span: the row group's index
+        and the batch's first row); a null or non-numeric cell is named by row and column."""
         row = 1
         for i in range(self.file.num_row_groups):
-            span = (i, row)
-            parsed = self._parse(self._row_group(i, cols), row, cols)
-            yield span, parsed
-            row += parsed.X.shape[0]
+            for batch in self._row_group(i, cols):
+                parsed = self._parse(batch, row, cols)
+                yield (i, row), parsed
+                row += parsed.X.shape[0]
 
     def _row_group(self, i: int, cols: reader.Columns):
-        """Row group i's columns; a damaged one is a DataError (the footer read, a page did not)."""
+        """Row group i's columns, BATCH_ROWS rows at a time (a writer's default row group holds a
+        million rows or more: read whole, it would be a streamed run's peak); a damaged row group
+        is a DataError (the footer read, a page did not)."""
         import pyarrow as pa
 
-        try:
-            return self.file.read_row_group(i, columns=self._names(cols), use_threads=arrow.use_threads())
-        except MemoryError:  # pyarrow's ArrowMemoryError is an ArrowException too: out of memory, not bad data
-            raise
-        except (OSError, pa.ArrowException) as exc:
-            if isinstance(exc, OSError) and exc.errno is not None:  # the disk, not the file's bytes
-                raise DataError(f"cannot read it: {exc.strerror}", source=self.source) from None
-            raise DataError(f"row group {i + 1} of {self.file.num_row_groups}: cannot read it as Parquet "
-                            f"(the file is damaged or truncated): {_said(exc)}", source=self.source) from None
+        batches = self.file.iter_batches(BATCH_ROWS, row_groups=[i], columns=self._names(cols),
+                                         use_threads=arrow.use_threads())
+        while True:
+            try:
+                batch = next(batches, None)
+            except MemoryError:  # pyarrow's ArrowMemoryError is an ArrowException too: out of memory
+                raise
+            except (OSError, pa.ArrowException) as exc:
+                if isinstance(exc, OSError) and exc.errno is not None:  # the disk, not the file's bytes
+                    raise DataError(f"cannot read it: {exc.strerror}", source=self.source) from None
+                raise DataError(f"row group {i + 1} of {self.file.num_row_groups}: cannot read it as Parquet "
+                                f"(the file is damaged or truncated): {_said(exc)}", source=self.source) from None
+            if batch is None:
+                return
+            yield batch
 
     def _names(self, cols: reader.Columns) -> list[str]:
         wanted = cols.numeric + ([cols.label] if cols.label is not None else [])

@@ -182,3 +182,24 @@ def test_a_missing_column_is_worded_alike_for_csv_and_parquet(tmp_path):
         said.append(str(exc.value).split(": ", 1)[1])
     assert said[0].replace("the header has", "the file has") == said[1]
     assert said[1].endswith("c19, … (30 columns)")
+
+
+def test_a_parquet_row_group_is_read_in_batches(tmp_path):
+    """A writer's default row group holds a million rows: read whole, one group was a streamed
+    run's peak (1.8 GB for 1.8M × 21). Its rows come BATCH_ROWS at a time, the same values."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nnctl.data import parquet
+
+    n = 2 * parquet.BATCH_ROWS + 5
+    rng = np.random.default_rng(0)
+    a, y = rng.normal(size=n), rng.integers(0, 3, n)
+    pq.write_table(pa.table({"a": a, "y": y}), tmp_path / "one.parquet", row_group_size=n)
+    table = parquet.read_table(tmp_path / "one.parquet")
+    assert table.file.num_row_groups == 1
+    chunks = list(table.chunks(table.columns([0], 1)))
+    assert [p.X.shape[0] for _, p in chunks] == [parquet.BATCH_ROWS, parquet.BATCH_ROWS, 5]
+    assert [span for span, _ in chunks] == [(0, 1), (0, 1 + parquet.BATCH_ROWS), (0, 1 + 2 * parquet.BATCH_ROWS)]
+    assert np.concatenate([p.X[:, 0] for _, p in chunks]).tobytes() == a.tobytes()
+    assert np.concatenate([p.labels for _, p in chunks]).tolist() == y.astype(float).tolist()
