@@ -37,7 +37,7 @@ def _zeros(rng, fan_in, fan_out, shape):
 
 
 INITIALIZERS = {"xavier": _xavier, "he": _he, "normal": _normal, "uniform": _uniform, "zeros": _zeros}
-PREDICT_ROWS = 1 << 16  # rows per block of MLP.predict
+BLOCK_ROWS = 1 << 16  # rows a forward pass over many rows takes at once (predict, a streamed evaluation)
 
 
 def _draw(init, rng, fan_in: int, fan_out: int, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -166,13 +166,13 @@ class MLP:
         return A, (Cache(As, Zs) if keep else None)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Output activations, PREDICT_ROWS rows at a time: a layer's activations for millions of
+        """Output activations, BLOCK_ROWS rows at a time: a layer's activations for millions of
         rows would cost more memory than the rows themselves."""
-        if X.shape[0] <= PREDICT_ROWS:
+        if X.shape[0] <= BLOCK_ROWS:
             return self.forward(X)[0]
         out = np.empty((X.shape[0], self.W[-1].shape[1]), np.result_type(X.dtype, self.W[-1].dtype))
-        for a in range(0, X.shape[0], PREDICT_ROWS):
-            out[a:a + PREDICT_ROWS] = self.forward(X[a:a + PREDICT_ROWS])[0]
+        for a in range(0, X.shape[0], BLOCK_ROWS):
+            out[a:a + BLOCK_ROWS] = self.forward(X[a:a + BLOCK_ROWS])[0]
         return out
 
     def backward(self, cache: Cache, Y: np.ndarray, loss: Loss,

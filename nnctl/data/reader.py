@@ -337,24 +337,24 @@ def parse_chunks(fh, line: int, cols: Columns, engine: str | None = None, size: 
         for offset, first, data in body_chunks(fh, line, size):
             yield (offset, len(data), first), parse(data, first, cols)
         return
-    if engine == "arrow":  # pyarrow parses without the interpreter's lock: threads
-        jobs = ((data, first, cols, offset) for offset, first, data in body_chunks(fh, line, size))
-        chunks = parallel.ordered(parallel.pool(n, processes=False), _arrow_job, jobs, 2 * n)
-    else:  # loadtxt holds it: forked processes, each reading its own span of the file
-        jobs = ((str(path), offset, len(data), first, cols) for offset, first, data in body_chunks(fh, line, size))
-        chunks = parallel.ordered(parallel.pool(n, processes=True), _span_job, jobs, 2 * n)
+    threads = engine == "arrow"  # pyarrow parses without the interpreter's lock; loadtxt holds it,
+    # so its chunks go to forked processes, each reading its own span of the file
+    jobs = (((offset, len(data), first), data if threads else str(path), cols)
+            for offset, first, data in body_chunks(fh, line, size))
+    chunks = parallel.ordered(parallel.pool(n, processes=not threads), _job, jobs, 2 * n)
     with closing(chunks):
-        for job, parsed in chunks:
-            yield (job[3], len(job[0]), job[1]) if engine == "arrow" else job[1:4], parsed
+        for (span, *_), parsed in chunks:
+            yield span, parsed
     parallel.give_back()
 
 
-def _arrow_job(data: bytes, line: int, cols: Columns, offset: int) -> Parsed:
-    return ENGINES["arrow"](data, line, cols)
-
-
-def _span_job(path: str, offset: int, length: int, line: int, cols: Columns) -> Parsed:  # pragma: no cover - a worker
-    with open(path, "rb") as fh:
+def _job(span: tuple[int, int, int], data: bytes | str, cols: Columns) -> Parsed:
+    """A pool's chunk: its bytes (a thread), or the path of the file to read its span from (a
+    forked process: the bytes need not travel)."""
+    offset, length, line = span
+    if isinstance(data, bytes):
+        return ENGINES["arrow"](data, line, cols)
+    with open(data, "rb") as fh:  # pragma: no cover - runs in a worker process
         fh.seek(offset)
         return ENGINES["numpy"](fh.read(length), line, cols)
 

@@ -21,6 +21,7 @@ import numpy as np
 from nnctl.config.diff import differences
 from nnctl.config.loader import Config
 from nnctl.core import metrics as metricsmod
+from nnctl.core import model as modelmod
 from nnctl.core.model import MLP
 from nnctl.core.optim import Optimizer, make_optimizer
 from nnctl.core.schedules import Constant, EarlyStopping, make_schedule
@@ -34,7 +35,6 @@ from nnctl.training.history import EpochRecord, History, records_from_columns
 
 # Config keys that may differ between the run that wrote a state and the run that loads it.
 MAY_CHANGE = frozenset({("train", "epochs"), ("train", "log_every"), ("output",)})
-EVAL_BLOCK = 8192  # rows a streamed run evaluates at once (Trainer._evaluate_in_blocks)
 
 
 class Interrupted(Exception):  # noqa: N818 - a signal, not a failure
@@ -291,10 +291,10 @@ class Trainer:
         return value, (metricsmod.compute(self.metric_names, out, Y) if with_metrics else None)
 
     def _evaluate_in_blocks(self, X: np.ndarray, Y: np.ndarray, with_metrics: bool):
-        """`evaluate` EVAL_BLOCK rows at a time, for a streamed run (docs/data.md): the forward
+        """`evaluate` model.BLOCK_ROWS rows at a time, for a streamed run (docs/data.md): the forward
         pass over every validation row at once would hold each layer's values for all of them,
         more than the rows themselves. A mean loss is the blocks' means weighted by rows."""
-        loss, n, step = self.prepared.loss, X.shape[0], EVAL_BLOCK
+        loss, n, step = self.prepared.loss, X.shape[0], modelmod.BLOCK_ROWS
         running = metricsmod.Running(self.metric_names, Y.shape[1], Y.dtype) if with_metrics else None
         total = 0.0
         for a in range(0, n, step):

@@ -15,7 +15,7 @@ def test_predict_in_blocks_equals_one_forward_pass(monkeypatch):
     net = modelmod.MLP.initialize(3, [5, 4], ["xavier", "xavier"], acts, rng, np.dtype(np.float64))
     X = rng.normal(size=(1000, 3))
     whole = net.forward(X)[0]
-    monkeypatch.setattr(modelmod, "PREDICT_ROWS", 64)
+    monkeypatch.setattr(modelmod, "BLOCK_ROWS", 64)
     blocks = net.predict(X)
     assert blocks.shape == whole.shape and blocks.dtype == whole.dtype
     np.testing.assert_allclose(blocks, whole, rtol=1e-14, atol=0)

@@ -195,10 +195,11 @@ def test_a_streamed_runs_validation_is_measured_in_blocks_as_on_every_row_at_onc
     val_metrics equal a direct computation on all of them at the final weights."""
     from sklearn import metrics as sk
 
+    from nnctl.core import model as modelmod
     from nnctl.training import trainer as trainermod
 
     monkeypatch.setattr(reader, "STREAM_CHUNK_BYTES", 3000)
-    monkeypatch.setattr(trainermod, "EVAL_BLOCK", 37)  # ~200 validation rows: several blocks and a short one
+    monkeypatch.setattr(modelmod, "BLOCK_ROWS", 37)  # ~200 validation rows: several blocks and a short one
     _file(tmp_path)
     trainer = trainermod.setup(_config(tmp_path, STREAM.replace("epochs: 3", "epochs: 2, metrics: [accuracy, f1]")))
     trainer.fit()
