@@ -93,8 +93,7 @@ class Table:
             yield batch
 
     def _names(self, cols: reader.Columns) -> list[str]:
-        wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
-        return [self.header[c] for c in dict.fromkeys(wanted)]
+        return [self.header[c] for c in dict.fromkeys(cols.wanted)]
 
     def _parse(self, batch, row: int, cols: reader.Columns) -> reader.Parsed:
         X = np.empty((batch.num_rows, len(cols.numeric)))

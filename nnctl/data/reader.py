@@ -57,6 +57,11 @@ class Columns:
     delimiter: str = ","
     kind: str = "csv"  # "parquet" names rows, not lines
 
+    @property
+    def wanted(self) -> list[int]:
+        """The columns read, in the order a parsed chunk holds them: the numbers, then the label."""
+        return self.numeric + ([self.label] if self.label is not None else [])
+
 
 @dataclass
 class Layout:
@@ -214,8 +219,8 @@ def _plain_ascii(data: bytes) -> bool:
 
 
 def _numpy_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
-    if _plain_ascii(data) and cols.numeric + ([cols.label] if cols.label is not None else []) == list(
-            range(cols.width)):  # every column: loadtxt reads the bytes as they are, and checks widths
+    if _plain_ascii(data) and cols.wanted == list(range(cols.width)):  # every column: loadtxt reads the
+        # bytes as they are, and checks widths
         n = len(cols.numeric)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": a chunk of blank lines
@@ -233,7 +238,7 @@ def parse_lines(lines: list[str], line: int, cols: Columns, plain: bool | None =
     """Decoded lines (the first is line `line`) by numpy.loadtxt, or by the careful pass when
     loadtxt refuses them or a cell is not finite. A text label column is cut out of each line
     (no quotes: `plain`) while loadtxt reads the numbers."""
-    wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
+    wanted = cols.wanted
     every = wanted == list(range(cols.width))
     n = len(cols.numeric)
     if plain is None:
@@ -290,7 +295,7 @@ def _arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
     if not _plain_ascii(data):  # NUL bytes, CRs, UTF-8 (also in columns not read): the NumPy
         return _numpy_chunk(data, line, cols)  # engine decodes, and words what is wrong
     names = [f"c{i}" for i in range(cols.width)]
-    wanted = cols.numeric + ([cols.label] if cols.label is not None else [])
+    wanted = cols.wanted
     try:
         t = pacsv.read_csv(
             pa.py_buffer(data),

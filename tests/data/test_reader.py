@@ -203,3 +203,9 @@ def test_a_parquet_row_group_is_read_in_batches(tmp_path):
     assert [span for span, _ in chunks] == [(0, 1), (0, 1 + parquet.BATCH_ROWS), (0, 1 + 2 * parquet.BATCH_ROWS)]
     assert np.concatenate([p.X[:, 0] for _, p in chunks]).tobytes() == a.tobytes()
     assert np.concatenate([p.labels for _, p in chunks]).tolist() == y.astype(float).tolist()
+
+
+def test_the_columns_read_are_the_numbers_then_the_label():
+    cols = reader.Columns([3, 0], 2, 4, ["a", "b", "c", "d"], "d.csv")
+    assert cols.wanted == [3, 0, 2]
+    assert reader.Columns([1], None, 2, ["a", "b"], "d.csv").wanted == [1]
