@@ -18,7 +18,7 @@ import numpy as np
 
 from nnctl.core.activations import ACTIVATIONS, Activation
 from nnctl.core.metrics import predicted_indices
-from nnctl.core.model import MLP
+from nnctl.core.model import BLOCK_ROWS, MLP
 from nnctl.errors import ModelFileError, UsageError
 from nnctl.io import jsonio as jsonsafe
 from nnctl.io.files import atomic_write
@@ -101,9 +101,15 @@ class ModelFile:
     def classes(self) -> list | None:
         return self.meta.get("classes")
 
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        if self.x_mean is not None:
+    def transform(self, X: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """Raw feature rows standardised as in training, at the model's dtype. in_place: X (float64)
+        is overwritten block by block, so a table of millions of rows (evaluate) is not copied
+        twice over by the arithmetic's temporaries; the same numbers either way."""
+        if self.x_mean is not None and not in_place:
             X = (X - self.x_mean) / self.x_std
+        elif self.x_mean is not None:
+            for a in range(0, X.shape[0], BLOCK_ROWS):
+                X[a:a + BLOCK_ROWS] = (X[a:a + BLOCK_ROWS] - self.x_mean) / self.x_std
         return X.astype(self.model.dtype, copy=False)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

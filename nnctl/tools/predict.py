@@ -8,6 +8,7 @@ import numpy as np
 
 from nnctl.core import metrics as metricsmod
 from nnctl.core.losses import make_loss
+from nnctl.core.model import BLOCK_ROWS
 from nnctl.data import csvtable, reader
 from nnctl.data.datasets import label_key, open_table
 from nnctl.data.linestream import Lines
@@ -172,16 +173,27 @@ def _feature_columns(mf: ModelFile, names: list[str], header: bool, source: str)
 def class_indices(mf: ModelFile, labels, source: str) -> np.ndarray:
     """A classifier's labels (numbers or text) as class indices (n,), matched to the model's classes."""
     keys = {label_key(c): i for i, c in enumerate(mf.classes)}
-    values = labels.tolist() if isinstance(labels, np.ndarray) else labels
-    idx = np.empty(len(values), dtype=np.intp)
-    for r, lab in enumerate(values):
+    if isinstance(labels, np.ndarray):  # numbers: each distinct value matched once, the rows in C (as
+        distinct = np.unique(labels)  # training's datasets.encode does; a Python loop took seconds a million rows)
+        of = np.array([keys.get(label_key(v), -1) for v in distinct.tolist()], dtype=np.intp)
+        idx = of[np.searchsorted(distinct, labels)]
+        if (of < 0).any():
+            r = int(np.flatnonzero(idx < 0)[0])
+            raise _unknown_label(mf, r, labels[r].item(), source)
+        return idx
+    idx = np.empty(len(labels), dtype=np.intp)
+    for r, lab in enumerate(labels):
         i = keys.get(label_key(lab))
         if i is None:
-            raise DataError(f"data row {r + 1}: label {_label_text(lab)!r} in column {mf.targets[0]!r} is not one "
-                            f"of the model's classes ({', '.join(map(str, mf.classes[:20]))}"
-                            f"{', …' if len(mf.classes) > 20 else ''})", source=source)
+            raise _unknown_label(mf, r, lab, source)
         idx[r] = i
     return idx
+
+
+def _unknown_label(mf: ModelFile, r: int, label, source: str) -> DataError:
+    return DataError(f"data row {r + 1}: label {_label_text(label)!r} in column {mf.targets[0]!r} is not one "
+                     f"of the model's classes ({', '.join(map(str, mf.classes[:20]))}"
+                     f"{', …' if len(mf.classes) > 20 else ''})", source=source)
 
 
 def _label_text(label) -> str:
@@ -225,14 +237,17 @@ def evaluate_table(mf: ModelFile, table) -> dict:
     f_idx = _feature_columns(mf, table.header, True, table.source)
     t_idx = [table.column_index(t, "target") for t in mf.targets]
     got = reader.load(table, f_idx, [] if mf.classes else t_idx, t_idx[0] if mf.classes else None)
-    X = mf.transform(got.X_aug[:, :-1])
+    X = mf.transform(got.X_aug[:, :-1], in_place=True)
     loss = _trained_loss(mf)
     n = X.shape[0]
     if not mf.classes:
         Y = got.Y.astype(mf.model.dtype)
-        out, cache = mf.model.forward(X, keep=True)
+        out, total = np.empty(Y.shape, mf.model.dtype), 0.0
+        for a in range(0, n, BLOCK_ROWS):  # a forward pass over every row held each layer's values for all
+            out[a:a + BLOCK_ROWS], cache = mf.model.forward(X[a:a + BLOCK_ROWS], keep=True)
+            total += loss.value(cache.Z[-1], out[a:a + BLOCK_ROWS], Y[a:a + BLOCK_ROWS]) * len(Y[a:a + BLOCK_ROWS])
         names = metricsmod.all_for(False)
-        result = {"loss": loss.value(cache.Z[-1], out, Y), "rows": int(n)}
+        result = {"loss": total / n, "rows": int(n)}
         if mf.meta.get("binary_targets") and np.isin(Y, (0.0, 1.0)).all():  # 0/1 targets: read at 0.5 too
             names += metricsmod.all_for(True)
             result["at_threshold"] = metricsmod.at_threshold(out)
@@ -240,7 +255,7 @@ def evaluate_table(mf: ModelFile, table) -> dict:
     true, classes = class_indices(mf, got.labels, table.source), mf.classes
     pred = np.empty(n, dtype=np.intp)
     total, ties = 0.0, 0
-    step = max(1, CHUNK_CELLS // len(classes))
+    step = max(1, min(BLOCK_ROWS, CHUNK_CELLS // len(classes)))  # the hidden layers' values too stay small
     for a in range(0, n, step):
         out, cache = mf.model.forward(X[a:a + step], keep=True)
         Y = _encoded(mf, true[a:a + step])

@@ -309,3 +309,42 @@ def test_a_feature_listed_twice_is_refused_in_memory_and_streamed(tmp_path):
             assert r.returncode == 2, r.stderr
             assert r.stderr == b"error: data.features: 'a' is listed twice; name each column once\n"
             assert not (tmp_path / "m.npz").exists()
+
+
+def test_evaluate_on_more_rows_than_a_block_matches_a_hand_computation(tmp_path):
+    """evaluate works BLOCK_ROWS rows at a time (a forward pass over every row held each layer's
+    values for all of them: 1.28 GB for a 345 MB file) and matches numeric labels to classes in C;
+    the loss and metrics are those of a forward pass written out here; an unknown label is named
+    by its row as before."""
+    from nnctl.core.model import BLOCK_ROWS
+
+    n = BLOCK_ROWS + 4000
+    rng = np.random.default_rng(1)
+    X = np.round(rng.normal(size=(n, 2)), 3)
+    y = (X[:, 0] - X[:, 1] > 0).astype(int)
+    with open(tmp_path / "d.csv", "w") as fh:
+        fh.write("a,b,y\n")
+        np.savetxt(fh, np.c_[X, y], delimiter=",", fmt=["%.3f", "%.3f", "%d"])
+    (tmp_path / "c.yaml").write_text(textwrap.dedent("""
+        seed: 0
+        data: {source: csv, path: d.csv, target: y}
+        model: {layers: [{units: 3, activation: tanh}, {units: 1, activation: sigmoid}]}
+        train: {loss: bce, epochs: 1, batch_size: 4096}
+        """))
+    assert _run(["train", "c.yaml", "--out", "m.npz", "-q"], tmp_path).returncode == 0
+    r = _run(["evaluate", "m.npz", "d.csv", "--json"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    m = np.load(tmp_path / "m.npz")
+    Z = np.tanh((X - m["x_mean"]) / m["x_std"] @ m["W0"] + m["b0"]) @ m["W1"] + m["b1"]
+    p = 1 / (1 + np.exp(-Z[:, 0]))
+    loss = np.mean(np.logaddexp(0, Z[:, 0]) - y * Z[:, 0])  # -[y log p + (1 - y) log(1 - p)]
+    assert got["rows"] == n and abs(got["loss"] - loss) <= 1e-12 * max(1.0, loss)
+    assert got["metrics"]["accuracy"] == np.mean((p > 0.5) == y)
+    lines = (tmp_path / "d.csv").read_text().split("\n")
+    lines[BLOCK_ROWS + 10] = lines[BLOCK_ROWS + 10].rsplit(",", 1)[0] + ",7"
+    (tmp_path / "d.csv").write_text("\n".join(lines))
+    r = _run(["evaluate", "m.npz", "d.csv"], tmp_path)
+    assert r.returncode == 2
+    assert r.stderr == (f"error: d.csv: data row {BLOCK_ROWS + 10}: label '7' in column 'y' is not one of the "
+                        "model's classes (0, 1)\n").encode()
