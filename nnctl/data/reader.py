@@ -33,8 +33,11 @@ _NON_FINITE = {"nan", "inf", "infinity"}
 
 
 def csv_engine() -> str:
-    """'arrow' when pyarrow is importable (and NNCTL_CSV_ENGINE does not say numpy), else 'numpy'."""
-    if os.environ.get(ENGINE_ENV, "").lower() == "numpy":
+    """'arrow' when pyarrow is importable, else 'numpy'; NNCTL_CSV_ENGINE chooses. Under a cap on
+    address space (`ulimit -v`) 'numpy' unless told: importing pyarrow maps about 190 MB of it,
+    room a table needs (the same numbers either way, and the parse is in one process there)."""
+    told = os.environ.get(ENGINE_ENV, "").lower()
+    if told == "numpy" or (told != "arrow" and parallel.address_space_capped()):
         return "numpy"
     try:
         arrow.pyarrow()
