@@ -95,7 +95,7 @@ def read_text(path: str | Path, source: str | None = None) -> str:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise DataError(f"line {line}: not UTF-8 text (save the file as UTF-8)", source=source) from None
+        raise reader.not_utf8(line, source, data) from None
     if "\x00" in text:
         raise DataError("contains NUL bytes; expected a text CSV file", source=source)
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -141,7 +141,7 @@ def _head_of_file(p: Path, source: str) -> tuple[str, int, bool]:
     try:
         first = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
-        raise DataError(f"line {number}: not UTF-8 text (save the file as UTF-8)", source=source) from None
+        raise reader.not_utf8(number, source, raw if number == 1 else b"") from None
     return first, number, more
 
 

@@ -11,6 +11,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from nnctl.data import reader
 from nnctl.errors import DataError
 
 BATCH_LINES = 65536  # lines handed out at once: memory stays flat whatever the input's length
@@ -85,8 +86,8 @@ class Lines:
                     text = self.pending + self.decoder.decode(data)
                 except UnicodeDecodeError as exc:
                     seen = self.pending + data[:exc.start].decode("utf-8", "replace")
-                    raise DataError(f"line {self.line + len(lines) + seen.count(chr(10))}: not UTF-8 text "
-                                    "(save the file as UTF-8)", source=self.source) from None
+                    at = self.line + len(lines) + seen.count(chr(10))
+                    raise reader.not_utf8(at, self.source, data if at == 1 else b"") from None
                 if "\x00" in text:
                     raise DataError("contains NUL bytes; expected a text CSV file", source=self.source)
                 text = text.replace("\r\n", "\n").replace("\r", "\n")

@@ -131,13 +131,24 @@ def wrong_width(cols: Columns, line: int, got: int) -> DataError:
     return DataError(f"line {line}: {got} cells, expected {cols.width} as in the header", source=cols.source)
 
 
+PARQUET_MAGIC = b"PAR1"  # how a Parquet file begins (and ends)
+
+
+def not_utf8(line: int, source: str, head: bytes = b"") -> DataError:
+    """Bytes that are not UTF-8 text at `line`; `head`, the file's first bytes, may show it is Parquet."""
+    if head.startswith(PARQUET_MAGIC):
+        return DataError("is a Parquet file, not CSV text (set data.source: parquet; predict and evaluate read "
+                         "a file whose name ends in .parquet as Parquet)", source=source)
+    return DataError(f"line {line}: not UTF-8 text (save the file as UTF-8)", source=source)
+
+
 def decode(data: bytes, line: int, source: str) -> str:
     """A chunk's text: UTF-8, no NUL bytes, line ends normalised to \\n."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         at = line + data[: exc.start].count(b"\n")
-        raise DataError(f"line {at}: not UTF-8 text (save the file as UTF-8)", source=source) from None
+        raise not_utf8(at, source) from None
     if "\x00" in text:
         raise DataError("contains NUL bytes; expected a text CSV file", source=source)
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text

@@ -348,3 +348,17 @@ def test_evaluate_on_more_rows_than_a_block_matches_a_hand_computation(tmp_path)
     assert r.returncode == 2
     assert r.stderr == (f"error: d.csv: data row {BLOCK_ROWS + 10}: label '7' in column 'y' is not one of the "
                         "model's classes (0, 1)\n").encode()
+
+
+def test_a_parquet_file_read_as_csv_says_so(tmp_path):
+    """A Parquet file named .csv (or data.source left at csv) was 'line 1: not UTF-8 text'."""
+    _data(tmp_path)
+    (tmp_path / "p.csv").write_bytes((tmp_path / "d.parquet").read_bytes())
+    assert _run(["train", _config(tmp_path), "--out", "m.npz", "-q"], tmp_path).returncode == 0
+    said = b"is a Parquet file, not CSV text (set data.source: parquet;"
+    for command in (["train", _config(tmp_path), "--set", "data.path=p.csv"], ["evaluate", "m.npz", "p.csv"],
+                    ["predict", "m.npz", "p.csv"]):
+        r = _run(command, tmp_path)
+        assert r.returncode == 2 and said in r.stderr and r.stderr.count(b"\n") == 1, (command, r.stderr)
+    r = _run(["predict", "m.npz", "-"], tmp_path, input=(tmp_path / "d.parquet").read_bytes())
+    assert r.returncode == 2 and r.stderr.startswith(b"error: stdin: " + said), r.stderr
