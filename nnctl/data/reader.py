@@ -5,9 +5,9 @@ Rules (docs/data.md): UTF-8 (a BOM is skipped), any line ending, a header row of
 the same number of cells on every row, blank lines skipped, numbers as Python writes them, no
 empty, NaN or infinite cells. Line numbers count physical lines from 1, as a text editor does.
 
-A file's body is cut at line ends into chunks of a few MB. Each chunk is parsed by the engine
-(pyarrow's CSV reader with the `arrow` extra, else numpy.loadtxt); when the engine refuses a
-chunk, the careful pass (the `csv` module and `float`) reads that chunk alone: it names the bad
+A file's body is cut at line ends into chunks of a few MB. Each chunk is parsed by an engine
+(nnctl/data/engines.py: pyarrow's CSV reader with the `arrow` extra, else numpy.loadtxt); when
+it refuses a chunk, the careful pass (the `csv` module and `float`) reads that chunk alone: it names the bad
 cell, or keeps what the engine was too strict about. A bad cell therefore costs one parse.
 """
 
@@ -16,35 +16,18 @@ from __future__ import annotations
 import csv
 import io
 import os
-import warnings
 from contextlib import closing
 from dataclasses import dataclass
 
 import numpy as np
 
-from nnctl.data import arrow, parallel
+from nnctl.data import parallel
 from nnctl.errors import DataError
 
 CHUNK_BYTES = 2 << 20  # a chunk's size: large enough for the engines' speed, small beside the data
 STREAM_CHUNK_BYTES = 1 << 20  # a streaming epoch's chunk: its parse is transient memory beside the buffer
-ENGINE_ENV = "NNCTL_CSV_ENGINE"  # "numpy" or "arrow": which engine parses CSV (default: arrow if installed)
 BOM = b"\xef\xbb\xbf"
 _NON_FINITE = {"nan", "inf", "infinity"}
-
-
-def csv_engine() -> str:
-    """'arrow' when pyarrow is importable, else 'numpy'; NNCTL_CSV_ENGINE chooses. Under a cap on
-    address space (`ulimit -v`) 'numpy' unless told: importing pyarrow maps about 190 MB of it,
-    room a table needs (the same numbers either way, and the parse is in one process there)."""
-    told = os.environ.get(ENGINE_ENV, "").lower()
-    if told == "numpy" or (told != "arrow" and parallel.address_space_capped()):
-        return "numpy"
-    try:
-        arrow.pyarrow()
-        import pyarrow.csv  # noqa: F401
-    except ImportError:
-        return "numpy"
-    return "arrow"
 
 
 @dataclass
@@ -225,132 +208,15 @@ def numeric_labels(labels: list[str]) -> np.ndarray | list[str]:
     return out if np.isfinite(out).all() else labels
 
 
-# --- the engines ---------------------------------------------------------------------------------
-
-def _plain_ascii(data: bytes) -> bool:
-    """ASCII text with \n line ends: no decoding or normalising to do (the common case)."""
-    return data.isascii() and b"\r" not in data and b"\x00" not in data
-
-
-def _numpy_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
-    if _plain_ascii(data) and cols.wanted == list(range(cols.width)):  # every column: loadtxt reads the
-        # bytes as they are, and checks widths
-        n = len(cols.numeric)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "input contained no data": a chunk of blank lines
-            try:
-                A = _loadtxt(io.BytesIO(data), cols, None)
-            except ValueError:
-                A = None
-        if A is not None:
-            return Parsed(A[:, :n] if cols.label is not None else A,
-                          A[:, n].copy() if cols.label is not None else None)
-    return parse_lines(decode(data, line, cols.source).split("\n"), line, cols, b'"' not in data)
-
-
-def parse_lines(lines: list[str], line: int, cols: Columns, plain: bool | None = None) -> Parsed:
-    """Decoded lines (the first is line `line`) by numpy.loadtxt, or by the careful pass when
-    loadtxt refuses them or a cell is not finite. A text label column is cut out of each line
-    (no quotes: `plain`) while loadtxt reads the numbers."""
-    wanted = cols.wanted
-    every = wanted == list(range(cols.width))
-    n = len(cols.numeric)
-    if plain is None:
-        plain = not any('"' in row for row in lines)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "input contained no data": a chunk of blank lines
-        try:
-            if every or (plain and _widths_ok(lines, cols)):
-                A = _loadtxt(lines, cols, None if every else wanted)
-                if A is not None:
-                    return Parsed(A[:, :n] if cols.label is not None else A,
-                                  A[:, n].copy() if cols.label is not None else None)
-        except ValueError:  # perhaps text labels: the numbers alone, and the labels cut out
-            if cols.label is not None and plain and _widths_ok(lines, cols):
-                try:
-                    A = _loadtxt(lines, cols, cols.numeric)
-                except ValueError:
-                    A = None
-                labels = _text_labels(lines, cols) if A is not None else None
-                if labels is not None:
-                    return Parsed(A, numeric_labels(labels))
-    return careful("\n".join(lines), line, cols)
-
-
-def _loadtxt(lines, cols: Columns, usecols: list[int] | None) -> np.ndarray | None:
-    """The columns by numpy.loadtxt, or None when a number is not finite (ValueError: not a number)."""
-    A = np.loadtxt(lines, delimiter=cols.delimiter, dtype=np.float64, ndmin=2, comments=None, quotechar='"',
-                   usecols=usecols)
-    width = cols.width if usecols is None else len(usecols)
-    if A.size == 0:
-        return np.empty((0, width))
-    return A if A.shape[1] == width and np.isfinite(A).all() else None
-
-
-def _text_labels(lines: list[str], cols: Columns) -> list[str] | None:
-    """The label cell of every non-blank line (no quotes in them), or None when one is refused."""
-    d, c = cols.delimiter, cols.label
-    labels = [row.split(d, c + 1)[c].strip() for row in lines if row.strip()]
-    if all(map(label_ok, labels)):
-        return labels
-    return None
-
-
-def _widths_ok(lines: list[str], cols: Columns) -> bool:
-    """Every non-blank line has as many cells as the header (counted by delimiters; no quotes)."""
-    d, want = cols.delimiter, cols.width - 1
-    return all(row.count(d) == want or not row.strip() for row in lines)
-
-
-def _arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    if not _plain_ascii(data):  # NUL bytes, CRs, UTF-8 (also in columns not read): the NumPy
-        return _numpy_chunk(data, line, cols)  # engine decodes, and words what is wrong
-    names = [f"c{i}" for i in range(cols.width)]
-    wanted = cols.wanted
-    try:
-        t = pacsv.read_csv(
-            pa.py_buffer(data),
-            read_options=pacsv.ReadOptions(column_names=names, use_threads=arrow.use_threads()),
-            parse_options=pacsv.ParseOptions(delimiter=cols.delimiter, quote_char='"'),
-            convert_options=pacsv.ConvertOptions(
-                column_types={names[c]: pa.float64() for c in cols.numeric},
-                include_columns=[names[c] for c in wanted], null_values=[], strings_can_be_null=False,
-                quoted_strings_can_be_null=False))
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return _numpy_chunk(data, line, cols)
-    X = np.empty((t.num_rows, len(cols.numeric)), order="F")
-    for j, c in enumerate(cols.numeric):
-        X[:, j] = t.column(names[c]).to_numpy()
-    labels = None
-    if cols.label is not None:
-        col = t.column(names[cols.label])
-        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
-            labels = col.to_numpy().astype(np.float64, copy=False)
-            ok = np.isfinite(labels).all()
-        else:
-            labels = [s.strip() for s in col.to_pylist()]
-            ok = all(map(label_ok, labels))
-            labels = numeric_labels(labels) if ok else labels
-        if not ok:
-            return _numpy_chunk(data, line, cols)
-    if not np.isfinite(X).all():
-        return _numpy_chunk(data, line, cols)
-    return Parsed(X, labels)
-
-
-ENGINES = {"numpy": _numpy_chunk, "arrow": _arrow_chunk}
-
-
 def parse_chunks(fh, line: int, cols: Columns, engine: str | None = None, size: int | None = None,
                  path=None):
     """(span, parsed chunk) for the body that the binary stream `fh` stands at (line: its line
     number); a span is where the chunk was: (byte offset, length, first line). The chunks of a
     large file (`path`: `fh`'s file) are parsed on every core (nnctl/data/parallel.py)."""
-    engine = engine or csv_engine()
-    parse = ENGINES[engine]
+    from nnctl.data import engines  # which builds on this module's rules and careful pass
+
+    engine = engine or engines.csv_engine()
+    parse = engines.ENGINES[engine]
     n = parallel.workers(os.fstat(fh.fileno()).st_size) if path is not None else 1
     if n < 2 or (engine == "numpy" and not parallel.can_fork()):
         for offset, first, data in body_chunks(fh, line, size):
@@ -370,12 +236,14 @@ def parse_chunks(fh, line: int, cols: Columns, engine: str | None = None, size: 
 def _job(span: tuple[int, int, int], data: bytes | str, cols: Columns) -> Parsed:
     """A pool's chunk: its bytes (a thread), or the path of the file to read its span from (a
     forked process: the bytes need not travel)."""
+    from nnctl.data import engines
+
     offset, length, line = span
     if isinstance(data, bytes):
-        return ENGINES["arrow"](data, line, cols)
+        return engines.ENGINES["arrow"](data, line, cols)
     with open(data, "rb") as fh:  # pragma: no cover - runs in a worker process
         fh.seek(offset)
-        return ENGINES["numpy"](fh.read(length), line, cols)
+        return engines.ENGINES["numpy"](fh.read(length), line, cols)
 
 
 def join_labels(parts: list) -> np.ndarray | list[str]:

@@ -9,7 +9,7 @@ import numpy as np
 from nnctl.core import metrics as metricsmod
 from nnctl.core.losses import make_loss
 from nnctl.core.model import BLOCK_ROWS
-from nnctl.data import csvtable, reader
+from nnctl.data import csvtable, engines, reader
 from nnctl.data.datasets import label_key, open_table
 from nnctl.data.linestream import Lines
 from nnctl.errors import DataError
@@ -117,7 +117,7 @@ def stream_predict(mf: ModelFile, fh, write, source: str, header: bool = True, p
             cols = reader.Columns(_feature_columns(mf, names, header, source), None, len(names), names, source, delim)
             if header:
                 first, batch = first + skip + 1, batch[skip + 1:]
-        out.chunk(reader.parse_lines(batch, first, cols))
+        out.chunk(engines.parse_lines(batch, first, cols))
     if cols is None:
         raise DataError("the input is empty; expected a header row and data rows", source=source)
     return out.end(source)

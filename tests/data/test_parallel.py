@@ -68,12 +68,12 @@ def test_pyarrow_starts_no_threads_of_its_own_under_a_cap_on_address_space(monke
 def test_csv_is_parsed_by_numpy_under_a_cap_on_address_space_unless_told(monkeypatch):
     """pyarrow's import maps ~190 MB of address space: under `ulimit -v 700000` a 1.8M-row file
     ran out of memory with it and trains without it (the same numbers either way)."""
-    from nnctl.data import reader
+    from nnctl.data import engines
 
-    monkeypatch.delenv(reader.ENGINE_ENV, raising=False)
-    assert reader.csv_engine() == "arrow"  # pyarrow is a test extra
+    monkeypatch.delenv(engines.ENGINE_ENV, raising=False)
+    assert engines.csv_engine() == "arrow"  # pyarrow is a test extra
     capped = (1 << 40, resource.RLIM_INFINITY)
     monkeypatch.setattr(resource, "getrlimit", lambda what: capped if what == resource.RLIMIT_AS else (0, 0))
-    assert reader.csv_engine() == "numpy"
-    monkeypatch.setenv(reader.ENGINE_ENV, "arrow")
-    assert reader.csv_engine() == "arrow"
+    assert engines.csv_engine() == "numpy"
+    monkeypatch.setenv(engines.ENGINE_ENV, "arrow")
+    assert engines.csv_engine() == "arrow"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nnctl.data import csvtable, reader
+from nnctl.data import csvtable, engines, reader
 from nnctl.errors import DataError
 
 pytestmark = pytest.mark.usefixtures("csv_engine", "parse_workers")
@@ -145,7 +145,7 @@ def test_a_bad_cell_costs_one_parse(tmp_path, monkeypatch, csv_engine):
     p.write_text("a,b\n" + "\n".join(rows) + "\n")
     monkeypatch.setattr(reader, "CHUNK_BYTES", 4000)
     engine_log, careful_log = tmp_path / "engine.log", tmp_path / "careful.log"
-    engine, careful = reader.ENGINES[csv_engine], reader.careful
+    engine, careful = engines.ENGINES[csv_engine], reader.careful
 
     def logged(log, fn):
         def call(text, line, cols):
@@ -154,7 +154,7 @@ def test_a_bad_cell_costs_one_parse(tmp_path, monkeypatch, csv_engine):
             return fn(text, line, cols)
         return call
 
-    monkeypatch.setitem(reader.ENGINES, csv_engine, logged(engine_log, engine))
+    monkeypatch.setitem(engines.ENGINES, csv_engine, logged(engine_log, engine))
     monkeypatch.setattr(reader, "careful", logged(careful_log, careful))
     with pytest.raises(DataError, match="line 2001, column 2"):
         _load(p)

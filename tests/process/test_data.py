@@ -223,7 +223,7 @@ def test_a_signal_while_a_pool_parses_stops_it_and_leaves_no_worker(large, engin
 
 
 def test_pyarrow_leaves_signals_to_nnctl_and_allocates_with_malloc(tmp_path):
-    code = ("import signal; from nnctl.data import reader; assert reader.csv_engine() == 'arrow'; "
+    code = ("import signal; from nnctl.data import engines; assert engines.csv_engine() == 'arrow'; "
             "import pyarrow as pa; print(pa.default_memory_pool().backend_name, "
             "signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
     env = {**os.environ, "PYTHONPATH": ROOT}
