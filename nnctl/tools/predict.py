@@ -242,28 +242,30 @@ def evaluate_table(mf: ModelFile, table) -> dict:
     n = X.shape[0]
     if not mf.classes:
         Y = got.Y.astype(mf.model.dtype)
-        out, total = np.empty(Y.shape, mf.model.dtype), 0.0
-        for a in range(0, n, BLOCK_ROWS):  # a forward pass over every row held each layer's values for all
-            out[a:a + BLOCK_ROWS], cache = mf.model.forward(X[a:a + BLOCK_ROWS], keep=True)
-            total += loss.value(cache.Z[-1], out[a:a + BLOCK_ROWS], Y[a:a + BLOCK_ROWS]) * len(Y[a:a + BLOCK_ROWS])
+        out = np.empty(Y.shape, mf.model.dtype)
+
+        def keep(a, block, _):
+            out[a:a + len(block)] = block
+
+        value = mf.model.loss_in_blocks(loss, X, Y, keep)
         names = metricsmod.all_for(False)
-        result = {"loss": total / n, "rows": int(n)}
+        result = {"loss": value, "rows": int(n)}
         if mf.meta.get("binary_targets") and np.isin(Y, (0.0, 1.0)).all():  # 0/1 targets: read at 0.5 too
             names += metricsmod.all_for(True)
             result["at_threshold"] = metricsmod.at_threshold(out)
         return {**result, "metrics": metricsmod.compute(names, out, Y)}
     true, classes = class_indices(mf, got.labels, table.source), mf.classes
     pred = np.empty(n, dtype=np.intp)
-    total, ties = 0.0, 0
-    step = max(1, min(BLOCK_ROWS, CHUNK_CELLS // len(classes)))  # the hidden layers' values too stay small
-    for a in range(0, n, step):
-        out, cache = mf.model.forward(X[a:a + step], keep=True)
-        Y = _encoded(mf, true[a:a + step])
-        total += loss.value(cache.Z[-1], out, Y) * len(Y)
-        pred[a:a + step] = metricsmod.class_indices(out, Y)[0]
-        ties += metricsmod.at_threshold(out)
+    ties = [0]
+
+    def each(a, out, Y):
+        pred[a:a + len(out)] = metricsmod.class_indices(out, Y)[0]
+        ties[0] += metricsmod.at_threshold(out)
+
+    step = max(1, min(BLOCK_ROWS, CHUNK_CELLS // len(classes)))  # no n × k one-hot: a block's own
+    value = mf.model.loss_in_blocks(loss, X, lambda a, b: _encoded(mf, true[a:b]), each, step)
     counts = metricsmod.Counts(None, None, pred=pred, true=true, k=len(classes))
-    result = {"loss": total / n, "rows": int(n), "at_threshold": ties,
+    result = {"loss": value, "rows": int(n), "at_threshold": ties[0],
               "metrics": {name: metricsmod.METRICS[name](counts) for name in metricsmod.all_for(True)}}
     # k × k numbers: dense only while that stays small (10 000 classes would be 10^8 cells)
     result["confusion_matrix"] = counts.matrix().tolist() if len(classes) <= DENSE_CONFUSION else None

@@ -21,7 +21,6 @@ import numpy as np
 from nnctl.config.diff import differences
 from nnctl.config.loader import Config
 from nnctl.core import metrics as metricsmod
-from nnctl.core import model as modelmod
 from nnctl.core.model import MLP
 from nnctl.core.optim import Optimizer, make_optimizer
 from nnctl.core.schedules import Constant, EarlyStopping, make_schedule
@@ -291,19 +290,12 @@ class Trainer:
         return value, (metricsmod.compute(self.metric_names, out, Y) if with_metrics else None)
 
     def _evaluate_in_blocks(self, X: np.ndarray, Y: np.ndarray, with_metrics: bool):
-        """`evaluate` model.BLOCK_ROWS rows at a time, for a streamed run (docs/data.md): the forward
-        pass over every validation row at once would hold each layer's values for all of them,
-        more than the rows themselves. A mean loss is the blocks' means weighted by rows."""
-        loss, n, step = self.prepared.loss, X.shape[0], modelmod.BLOCK_ROWS
+        """`evaluate` a block of rows at a time (MLP.loss_in_blocks), for a streamed run
+        (docs/data.md), whose validation rows may be many."""
         running = metricsmod.Running(self.metric_names, Y.shape[1], Y.dtype) if with_metrics else None
-        total = 0.0
-        for a in range(0, n, step):
-            out, cache = self.model.forward(X[a:a + step], keep=True)
-            value = loss.value(cache.Z[-1], out, Y[a:a + step])
-            total += value * out.shape[0] if loss.reduction == "mean" else value
-            if running is not None:
-                running.add(out, Y[a:a + step])
-        return (total / max(n, 1) if loss.reduction == "mean" else total), running and running.result()
+        value = self.model.loss_in_blocks(self.prepared.loss, X, Y,
+                                          None if running is None else lambda a, out, yb: running.add(out, yb))
+        return value, running and running.result()
 
     @property
     def final(self) -> EpochRecord:
