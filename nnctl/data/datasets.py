@@ -198,10 +198,22 @@ def sort_classes(labels: list) -> list:
     return [label_value(nums[n]) for n in sorted(nums)]
 
 
-def label_key(label) -> str:
-    """How a label is matched: numbers by value (so '1' and '1.0' agree), text as written."""
-    n = _number(label)
-    return str(label) if n is None else repr(n)
+class ClassIndex:
+    """Each label's class index: by value when every class is a number (so '1' and '1.0' agree),
+    else by text, as sort_classes keeps such classes apart ('01' and '1' are two classes)."""
+
+    def __init__(self, classes: list):
+        self.numeric = all(_number(c) is not None for c in classes)
+        self.index = {self.key(c): i for i, c in enumerate(classes)}
+
+    def key(self, label) -> str:
+        return repr(_number(label)) if self.numeric else reader.label_text(label)
+
+    def get(self, label, default=None):
+        return self.index.get(self.key(label), default)
+
+    def __getitem__(self, label) -> int:
+        return self.index[self.key(label)]
 
 
 @dataclass
@@ -236,8 +248,8 @@ def encode(raw: RawData, loss: str, out_units: int | str, last: str = "model.lay
         classes, idx = sort_classes(distinct.tolist()), np.searchsorted(distinct, values)
     else:
         classes = sort_classes(raw.y_labels)
-        keys = {label_key(c): i for i, c in enumerate(classes)}
-        idx = np.array([keys[label_key(lab)] for lab in raw.y_labels], dtype=np.intp)
+        index = ClassIndex(classes)
+        idx = np.array([index[lab] for lab in raw.y_labels], dtype=np.intp)
     if loss == "bce":
         if len(classes) != 2:
             raise DataError(f"target {raw.targets[0]!r} has {len(classes)} distinct values "

@@ -252,12 +252,16 @@ def join_labels(parts: list) -> np.ndarray | list[str]:
         return np.concatenate(parts) if parts else np.empty(0)
     out: list[str] = []
     for p in parts:
-        out += [_number_text(v) for v in p.tolist()] if isinstance(p, np.ndarray) else p
+        out += [label_text(v) for v in p.tolist()] if isinstance(p, np.ndarray) else p
     return out
 
 
-def _number_text(v: float) -> str:
-    return str(int(v)) if v.is_integer() else repr(v)
+def label_text(label) -> str:
+    """A label as text: a whole number read as a float by its integer's digits ('1', not '1.0'),
+    any other label as written."""
+    if isinstance(label, float):
+        return str(int(label)) if label.is_integer() else repr(label)
+    return str(label)
 
 
 # --- whole tables --------------------------------------------------------------------------------

@@ -140,10 +140,10 @@ class StreamSource:
             numeric = all(isinstance(v, float) for v in labels)
             raw = datasets.RawData(np.zeros((len(labels), len(features))), features, targets,
                                    np.array(labels)[:, None] if numeric else None,
-                                   None if numeric else [_text(v) for v in labels])
+                                   None if numeric else [reader.label_text(v) for v in labels])
         enc = datasets.encode(raw, self.loss, out_units, units_key)
-        keys = {datasets.label_key(c): i for i, c in enumerate(enc.classes or [])}
-        self._class_of = np.array([keys[datasets.label_key(v)] for v in self._labels], np.intp)
+        index = datasets.ClassIndex(enc.classes or [])
+        self._class_of = np.array([index[v] for v in self._labels], np.intp)
         return enc.classes, features, targets
 
     def _standardize_spill(self) -> None:
@@ -277,10 +277,6 @@ class StreamSource:
 
 def loss_one_hot(loss: str) -> bool:
     return loss == "cross_entropy"
-
-
-def _text(label) -> str:
-    return str(int(label)) if isinstance(label, float) and label.is_integer() else str(label)
 
 
 @contextmanager

@@ -160,13 +160,13 @@ def _metric(cfg, prepared, keys: list[str], source: str) -> tuple[list[str], str
 
 def _labels(prepared, rows) -> np.ndarray | None:
     """Each row's class index for stratified folds, or None for a regression."""
-    from nnctl.data.datasets import label_key
+    from nnctl.data.datasets import ClassIndex
 
     if not prepared.classifier:
         return None
-    keys = {label_key(c): i for i, c in enumerate(prepared.classes)}
+    index = ClassIndex(prepared.classes)
     labels = rows.y_labels if rows.y_labels is not None else list(rows.y_numeric[:, 0])
-    return np.array([keys[label_key(v)] for v in labels], dtype=np.intp)
+    return np.array([index[v] for v in labels], dtype=np.intp)
 
 
 def _check_folds(sw, keys: list[str], source: str) -> None:

@@ -151,10 +151,10 @@ def _boundary_panel(ax, mf: ModelFile, points) -> str | None:
         ax.contourf(gx, gy, out.argmax(axis=1).reshape(gx.shape), levels=np.arange(len(classes) + 1) - 0.5,
                     cmap="tab10", alpha=0.4)
     if points:
-        from nnctl.data.datasets import label_key
+        from nnctl.data.datasets import ClassIndex
 
-        keys = {label_key(c): i for i, c in enumerate(classes)}
-        idx = np.array([keys.get(label_key(v), 0) for v in points[1]])
+        index = ClassIndex(classes)
+        idx = np.array([index.get(v, 0) for v in points[1]])
         size = 40 if len(idx) < 50 else 14
         for i, c in enumerate(classes):
             sel = idx == i

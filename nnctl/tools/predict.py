@@ -10,7 +10,7 @@ from nnctl.core import metrics as metricsmod
 from nnctl.core.losses import make_loss
 from nnctl.core.model import BLOCK_ROWS
 from nnctl.data import csvtable, engines, reader
-from nnctl.data.datasets import label_key, open_table
+from nnctl.data.datasets import ClassIndex, open_table
 from nnctl.data.linestream import Lines
 from nnctl.errors import DataError
 from nnctl.io import jsonio
@@ -172,10 +172,10 @@ def _feature_columns(mf: ModelFile, names: list[str], header: bool, source: str)
 
 def class_indices(mf: ModelFile, labels, source: str) -> np.ndarray:
     """A classifier's labels (numbers or text) as class indices (n,), matched to the model's classes."""
-    keys = {label_key(c): i for i, c in enumerate(mf.classes)}
+    index = ClassIndex(mf.classes)
     if isinstance(labels, np.ndarray):  # numbers: each distinct value matched once, the rows in C (as
         distinct = np.unique(labels)  # training's datasets.encode does; a Python loop took seconds a million rows)
-        of = np.array([keys.get(label_key(v), -1) for v in distinct.tolist()], dtype=np.intp)
+        of = np.array([index.get(v, -1) for v in distinct.tolist()], dtype=np.intp)
         idx = of[np.searchsorted(distinct, labels)]
         if (of < 0).any():
             r = int(np.flatnonzero(idx < 0)[0])
@@ -183,7 +183,7 @@ def class_indices(mf: ModelFile, labels, source: str) -> np.ndarray:
         return idx
     idx = np.empty(len(labels), dtype=np.intp)
     for r, lab in enumerate(labels):
-        i = keys.get(label_key(lab))
+        i = index.get(lab)
         if i is None:
             raise _unknown_label(mf, r, lab, source)
         idx[r] = i

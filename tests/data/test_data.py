@@ -171,3 +171,19 @@ def test_playground_sets_are_seeded_and_balanced():
         np.testing.assert_array_equal(a.X, b.X)
         assert a.X.shape == (101, 2) and set(np.unique(a.y_numeric)) == {0.0, 1.0}
         assert abs(a.y_numeric.sum() - 50.5) <= 0.5
+
+
+def test_text_classes_stay_apart_and_numbers_agree_by_value():
+    """'01' and '1' beside a text label are two classes, each with its own rows (they were two
+    classes sharing one index, so one never trained); all-number labels match by value."""
+    from nnctl.data.datasets import ClassIndex, RawData, encode
+
+    def counts(labels):
+        raw = RawData(np.zeros((len(labels), 1)), ["x"], ["y"], None, labels)
+        enc = encode(raw, "cross_entropy", "auto")
+        return enc.classes, enc.Y.sum(axis=0).tolist()
+
+    assert counts(["01", "1", "cat", "1", "01", "01"]) == (["01", "1", "cat"], [3.0, 2.0, 1.0])
+    assert counts(["1", "1.0", "2", "2.00", "2"]) == ([1, 2], [2.0, 3.0])
+    assert ClassIndex(["01", "1", "cat"])[1.0] == 1  # a number read as a float finds its text class
+    assert ClassIndex([1, 2]).get("cat") is None
