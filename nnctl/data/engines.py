@@ -37,7 +37,7 @@ def _plain_ascii(data: bytes) -> bool:
 
 
 def numpy_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
-    if _plain_ascii(data) and cols.wanted == list(range(cols.width)):  # every column: loadtxt reads the
+    if _plain_ascii(data) and _every(cols):  # every column: loadtxt reads the
         # bytes as they are, and checks widths
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": a chunk of blank lines
@@ -55,26 +55,33 @@ def parse_lines(lines: list[str], line: int, cols: Columns, plain: bool | None =
     loadtxt refuses them or a cell is not finite. A text label column is cut out of each line
     (no quotes: `plain`) while loadtxt reads the numbers."""
     wanted = cols.wanted
-    every = wanted == list(range(cols.width))
+    every = _every(cols)
     if plain is None:
         plain = not any('"' in row for row in lines)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "input contained no data": a chunk of blank lines
+        cut = cols.text_labels
         try:
-            if every or (plain and _widths_ok(lines, cols)):
+            if not cut and (every or (plain and _widths_ok(lines, cols))):
                 A = _loadtxt(lines, cols, None if every else wanted)
                 if A is not None:
                     return _numbers(A, cols)
         except ValueError:  # perhaps text labels: the numbers alone, and the labels cut out
-            if cols.label is not None and plain and _widths_ok(lines, cols):
-                try:
-                    A = _loadtxt(lines, cols, cols.numeric)
-                except ValueError:
-                    A = None
-                labels = _text_labels(lines, cols) if A is not None else None
-                if labels is not None:
-                    return Parsed(A, numeric_labels(labels))
+            cut = True
+        if cut and cols.label is not None and plain and _widths_ok(lines, cols):
+            try:
+                A = _loadtxt(lines, cols, cols.numeric)
+            except ValueError:
+                A = None
+            labels = _text_labels(lines, cols) if A is not None else None
+            if labels is not None:
+                return Parsed(A, numeric_labels(labels, cols.text_labels))
     return reader.careful("\n".join(lines), line, cols)
+
+
+def _every(cols: Columns) -> bool:
+    """Every column is wanted, each as a number: loadtxt reads the lines whole."""
+    return cols.wanted == list(range(cols.width)) and not cols.text_labels
 
 
 def _numbers(A: np.ndarray, cols: Columns) -> Parsed:
@@ -122,7 +129,8 @@ def arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
             read_options=pacsv.ReadOptions(column_names=names, use_threads=arrow.use_threads()),
             parse_options=pacsv.ParseOptions(delimiter=cols.delimiter, quote_char='"'),
             convert_options=pacsv.ConvertOptions(
-                column_types={names[c]: pa.float64() for c in cols.numeric},
+                column_types={**{names[c]: pa.float64() for c in cols.numeric},
+                              **({names[cols.label]: pa.string()} if cols.text_labels else {})},
                 include_columns=[names[c] for c in wanted], null_values=[], strings_can_be_null=False,
                 quoted_strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -139,7 +147,7 @@ def arrow_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
         else:
             labels = [s.strip() for s in col.to_pylist()]
             ok = all(map(label_ok, labels))
-            labels = numeric_labels(labels) if ok else labels
+            labels = numeric_labels(labels, cols.text_labels) if ok else labels
         if not ok:
             return numpy_chunk(data, line, cols)
     if not np.isfinite(X).all():

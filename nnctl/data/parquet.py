@@ -150,7 +150,7 @@ def _labels(col, row: int, c: int, cols: reader.Columns):
         if exc is not None:
             raise exc
         out.append(str(v).strip())
-    return reader.numeric_labels(out)
+    return reader.numeric_labels(out, cols.text_labels)
 
 
 def _said(exc: Exception) -> str:

@@ -42,6 +42,7 @@ class Columns:
     source: str
     delimiter: str = ","
     kind: str = "csv"  # "parquet" names rows, not lines
+    text_labels: bool = False  # every label as written, also in a chunk of numbers (`mixed`)
 
     @property
     def wanted(self) -> list[int]:
@@ -196,11 +197,14 @@ def careful(text: str, line: int, cols: Columns) -> Parsed:
                 raise exc
             labels.append(cells[cols.label].strip())
     X = np.array(values, dtype=np.float64).reshape(len(values), len(cols.numeric))
-    return Parsed(X, numeric_labels(labels) if cols.label is not None else None)
+    return Parsed(X, numeric_labels(labels, cols.text_labels) if cols.label is not None else None)
 
 
-def numeric_labels(labels: list[str]) -> np.ndarray | list[str]:
-    """Labels as float64 when every one is a finite number (the common case: 8 bytes a row), else text."""
+def numeric_labels(labels: list[str], text: bool = False) -> np.ndarray | list[str]:
+    """Labels as float64 when every one is a finite number (the common case: 8 bytes a row), else
+    text; always text when `text` (Columns.text_labels)."""
+    if text:
+        return labels
     try:
         out = np.array(labels, dtype=np.float64)
     except ValueError:
@@ -246,14 +250,18 @@ def _job(span: tuple[int, int, int], data: bytes | str, cols: Columns) -> Parsed
         return engines.ENGINES["numpy"](fh.read(length), line, cols)
 
 
+def mixed(labels) -> bool:
+    """Labels (or chunks of labels) that hold both numbers and text. A chunk of numbers has lost
+    how they were written ('01', '1.0', '1e3'), which text classes keep apart (docs/data.md), so
+    such a column is read again with `Columns.text_labels`."""
+    return len({isinstance(v, (str, list)) for v in labels}) > 1
+
+
 def join_labels(parts: list) -> np.ndarray | list[str]:
-    """One label column from chunks that each found numbers or text."""
+    """One label column from chunks that all found numbers, or all text."""
     if all(isinstance(p, np.ndarray) for p in parts):
         return np.concatenate(parts) if parts else np.empty(0)
-    out: list[str] = []
-    for p in parts:
-        out += [label_text(v) for v in p.tolist()] if isinstance(p, np.ndarray) else p
-    return out
+    return [lab for p in parts for lab in p]
 
 
 def label_text(label) -> str:
@@ -278,13 +286,15 @@ class Loaded:
 
 
 def load(table, features: list[int], targets: list[int], label: int | None, dtype=np.float64,
-         engine: str | None = None) -> Loaded:
+         engine: str | None = None, text_labels: bool = False) -> Loaded:
     """The features (and numeric `targets`, or a `label` column) of a CSV or Parquet table, parsed
     in chunks straight into one array at `dtype`: the file's numbers exist once, and the peak is
     that array plus a chunk. The array grows in place (realloc) when the first chunk's rows per
-    byte underestimated the file, and gives back what blank lines left unused."""
+    byte underestimated the file, and gives back what blank lines left unused. Labels are text
+    as written when `text_labels`, or when the column mixes numbers and text (read again)."""
     nf = len(features)
     cols = table.columns(features + targets, label)
+    cols.text_labels = text_labels
     X = Y = None
     parts: list = []
     n = 0
@@ -305,6 +315,9 @@ def load(table, features: list[int], targets: list[int], label: int | None, dtyp
         raise DataError("has a header but no data rows", source=table.source)
     X = _resized(X, n)
     X[:, nf] = 1.0
+    if mixed(parts):
+        cols.text_labels = True
+        parts = [chunk.labels for _, chunk in table.chunks(cols, engine)]
     return Loaded(X, None if Y is None else _resized(Y, n), join_labels(parts) if label is not None else None)
 
 

@@ -88,6 +88,13 @@ class StreamSource:
                 self.binary = self.binary and bool(np.isin(parsed.X[:, nf:], (0.0, 1.0)).all())
                 if sample is None and parsed.X.shape[0]:
                     sample = parsed.X[:1, nf:]
+        if reader.mixed(self._labels) and not self.cols.text_labels:  # read again, every label as written
+            self.cols.text_labels = True
+            val_x.close()
+            for spill in (self.spill_x, self.spill_y):
+                spill.seek(0)
+                spill.truncate()
+            return self._first_pass(standardize, out_units, units_key)
         if count == 0:
             raise DataError("has no training rows" if n_val else "has a header but no data rows",
                             source=self.table.source)

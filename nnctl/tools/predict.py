@@ -191,13 +191,9 @@ def class_indices(mf: ModelFile, labels, source: str) -> np.ndarray:
 
 
 def _unknown_label(mf: ModelFile, r: int, label, source: str) -> DataError:
-    return DataError(f"data row {r + 1}: label {_label_text(label)!r} in column {mf.targets[0]!r} is not one "
+    return DataError(f"data row {r + 1}: label {reader.label_text(label)!r} in column {mf.targets[0]!r} is not one "
                      f"of the model's classes ({', '.join(map(str, mf.classes[:20]))}"
                      f"{', …' if len(mf.classes) > 20 else ''})", source=source)
-
-
-def _label_text(label) -> str:
-    return str(int(label)) if isinstance(label, float) and label.is_integer() else str(label)
 
 
 def _encoded(mf: ModelFile, idx: np.ndarray) -> np.ndarray:
@@ -227,8 +223,15 @@ def labelled_rows(mf: ModelFile, table) -> tuple[np.ndarray, np.ndarray]:
     """A classifier's rows as read for evaluation: the raw features (n, n_features), before the
     model's standardization, and the true class indices (n,)."""
     features = _feature_columns(mf, table.header, True, table.source)
-    got = reader.load(table, features, [], table.column_index(mf.targets[0], "target"))
+    got = reader.load(table, features, [], table.column_index(mf.targets[0], "target"),
+                      text_labels=_text_classes(mf))
     return got.X_aug[:, :-1], class_indices(mf, got.labels, table.source)
+
+
+def _text_classes(mf: ModelFile) -> bool:
+    """Whether a classifier's labels are matched as written (some class is text), so the file's
+    labels are read as text even where they are numbers ('01' and '1' are two classes)."""
+    return bool(mf.classes) and not ClassIndex(mf.classes).numeric
 
 
 def evaluate_table(mf: ModelFile, table) -> dict:
@@ -236,7 +239,8 @@ def evaluate_table(mf: ModelFile, table) -> dict:
     evaluated in chunks of rows, so memory stays bounded with many classes (no n × k one-hot)."""
     f_idx = _feature_columns(mf, table.header, True, table.source)
     t_idx = [table.column_index(t, "target") for t in mf.targets]
-    got = reader.load(table, f_idx, [] if mf.classes else t_idx, t_idx[0] if mf.classes else None)
+    got = reader.load(table, f_idx, [] if mf.classes else t_idx, t_idx[0] if mf.classes else None,
+                      text_labels=_text_classes(mf))
     X = mf.transform(got.X_aug[:, :-1], in_place=True)
     loss = _trained_loss(mf)
     n = X.shape[0]

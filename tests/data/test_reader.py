@@ -209,3 +209,36 @@ def test_the_columns_read_are_the_numbers_then_the_label():
     cols = reader.Columns([3, 0], 2, 4, ["a", "b", "c", "d"], "d.csv")
     assert cols.wanted == [3, 0, 2]
     assert reader.Columns([1], None, 2, ["a", "b"], "d.csv").wanted == [1]
+
+
+MIXED = ["01", "1", "1.0", "-0", "0", "1e3", "2"]  # each a number, written its own way
+
+
+def _mixed_file(path, n_numbers=300, n_mixed=40):
+    """Rows whose labels are all numbers first (a chunk of its own), then numbers and text."""
+    labels = [MIXED[i % len(MIXED)] for i in range(n_numbers)]
+    labels += [(MIXED + ["cat"])[i % (len(MIXED) + 1)] for i in range(n_mixed)]
+    path.write_text("a,y\n" + "".join(f"{i},{lab}\n" for i, lab in enumerate(labels)))
+    return labels
+
+
+@pytest.mark.parametrize("chunk", [200, 1 << 20])
+def test_a_label_column_of_numbers_and_text_keeps_every_label_as_written(tmp_path, monkeypatch, chunk):
+    """A chunk of numbers has lost how they were written: read alone, '01' there became 1.0 (the
+    class '1') while '01' in a chunk with text stayed '01', so one label made two classes."""
+    labels = _mixed_file(tmp_path / "d.csv")
+    X, got = _load(tmp_path / "d.csv", chunk=chunk, monkeypatch=monkeypatch, label=1)
+    assert got == labels and X[:, 0].tolist() == list(range(len(labels)))
+
+
+def test_parquet_row_groups_of_numbers_and_text_keep_every_label_as_written(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nnctl.data import parquet
+
+    labels = MIXED * 3 + ["cat", "01", "1e3"]
+    pq.write_table(pa.table({"a": np.arange(len(labels), dtype=float), "y": labels}), tmp_path / "d.parquet",
+                   row_group_size=len(MIXED))
+    table = parquet.read_table(tmp_path / "d.parquet")
+    assert reader.load(table, [0], [], 1).labels == labels

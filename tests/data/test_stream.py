@@ -215,3 +215,17 @@ def test_a_streamed_runs_validation_is_measured_in_blocks_as_on_every_row_at_onc
     pred = z.argmax(axis=1)
     assert last.val_metrics["accuracy"] == pytest.approx(sk.accuracy_score(true, pred), abs=1e-15)
     assert last.val_metrics["f1"] == pytest.approx(sk.f1_score(true, pred, average="macro"), rel=1e-12)
+
+
+def test_a_label_column_of_numbers_and_text_streams_every_label_as_written(tmp_path, monkeypatch):
+    """Chunks of numbers (1.0 for '01', '1' and '1.0') beside chunks with text: the stream reads
+    the file again with every label as text, so each label is its own class, as in memory."""
+    written = ["01", "1", "1.0", "1e3", "-0"] * 200 + ["cat", "01", "1", "1.0", "1e3", "-0"] * 20
+    p = tmp_path / "d.csv"
+    p.write_text("a,b,y\n" + "".join(f"{i},{i % 7},{lab}\n" for i, lab in enumerate(written)))
+    src = _source(p, monkeypatch, fraction=0.0, shuffle=False, batch=10_000)
+    assert len(src.chunks) > 3
+    assert src.classes == ["-0", "01", "1", "1.0", "1e3", "cat"]
+    (x, y), = _epoch(src)
+    got = [src.classes[k] for k in y.argmax(axis=1)]
+    assert got == [written[int(i)] for i in x[:, 0]]

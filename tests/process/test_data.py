@@ -362,3 +362,28 @@ def test_a_parquet_file_read_as_csv_says_so(tmp_path):
         assert r.returncode == 2 and said in r.stderr and r.stderr.count(b"\n") == 1, (command, r.stderr)
     r = _run(["predict", "m.npz", "-"], tmp_path, input=(tmp_path / "d.parquet").read_bytes())
     assert r.returncode == 2 and r.stderr.startswith(b"error: stdin: " + said), r.stderr
+
+
+def test_labels_of_numbers_and_text_each_find_their_class_in_a_large_file(tmp_path):
+    """More than one chunk (2 MB) whose labels are all numbers, then a chunk with text: every
+    label is its own class as written, in memory and streamed, and evaluate gives each class its
+    rows; a file of numbers alone is matched to those text classes as written too."""
+    written = ["01", "1", "1.0", "1e3", "-0", " 2 "]
+    labels = [written[i % 6] for i in range(400_000)] + [(written + ["cat"])[i % 7] for i in range(700)]
+    with open(tmp_path / "d.csv", "w") as fh:
+        fh.write("a,y\n" + "".join(f"{i % 7}.{i:06d},{lab}\n" for i, lab in enumerate(labels)))
+    assert (tmp_path / "d.csv").stat().st_size > 2 * (2 << 20)  # more than two of the reader's chunks
+    config = tmp_path / "c.yaml"
+    config.write_text(_config(tmp_path).read_text().replace("epochs: 4, batch_size: 16", "epochs: 1, batch_size: 4096"))
+    want = {w.strip(): labels.count(w) for w in written + ["cat"]}
+    for stream in ("false", "true"):
+        r = _run(["train", config, "--set", f"data.stream={stream}", "--out", "m.npz"], tmp_path)
+        assert r.returncode == 0, r.stderr
+        r = _run(["evaluate", "m.npz", "d.csv", "--json"], tmp_path)
+        assert r.returncode == 0, r.stderr
+        got = json.loads(r.stdout)
+        assert dict(zip(got["classes"], got["per_class"]["support"], strict=True)) == want
+    (tmp_path / "n.csv").write_text("a,y\n1,01\n2,1.0\n3,1e3\n4,-0\n5,1.0\n")
+    got = json.loads(_run(["evaluate", "m.npz", "n.csv", "--json"], tmp_path).stdout)
+    assert dict(zip(got["classes"], got["per_class"]["support"], strict=True)) == {
+        "-0": 1, "01": 1, "1": 0, "1.0": 2, "1e3": 1, "2": 0, "cat": 0}
