@@ -168,8 +168,17 @@ def is_int64(label) -> bool:
     return isinstance(label, int) and not isinstance(label, bool) and INT64[0] <= label <= INT64[1]
 
 
+EXACT = 1 << 53  # float64 holds every whole number below this, and not every one above
+
+
 def _number(label) -> int | float | None:
-    """A label's value as the data is read (a float), an int when whole; None for text."""
+    """A label's value as the data is read (a float), an int when whole (an int, or an integer
+    written as text, exactly: also beyond EXACT); None for text."""
+    if isinstance(label, (str, int)) and not isinstance(label, bool):
+        try:
+            return int(label)
+        except ValueError:
+            pass
     try:
         v = float(label)
     except (TypeError, ValueError):
@@ -203,8 +212,12 @@ class ClassIndex:
     else by text, as sort_classes keeps such classes apart ('01' and '1' are two classes)."""
 
     def __init__(self, classes: list):
-        self.numeric = all(_number(c) is not None for c in classes)
+        values = [_number(c) for c in classes]
+        self.numeric = all(v is not None for v in values)
         self.index = {self.key(c): i for i, c in enumerate(classes)}
+        # whether a file's labels are read as text to find these classes: text classes are
+        # matched as written, and a whole number from EXACT on loses its digits as a float
+        self.as_text = not self.numeric or any(abs(v) >= EXACT for v in values)
 
     def key(self, label) -> str:
         return repr(_number(label)) if self.numeric else reader.label_text(label)

@@ -138,8 +138,11 @@ def _numbers(col, row: int, c: int, cols: reader.Columns) -> np.ndarray:
 
 
 def _labels(col, row: int, c: int, cols: reader.Columns):
-    """A label column: numbers when numeric (nulls and non-finite values refused), else text."""
-    if _is_number(col.type):
+    """A label column: numbers when numeric (nulls and non-finite values refused), else text;
+    integers as the text of their digits when labels are read as text (reader.read_as_text)."""
+    import pyarrow as pa
+
+    if _is_number(col.type) and not (cols.text_labels and pa.types.is_integer(col.type)):
         return _numbers(col, row, c, cols)
     values = col.to_pylist()
     out = []

@@ -42,7 +42,7 @@ class Columns:
     source: str
     delimiter: str = ","
     kind: str = "csv"  # "parquet" names rows, not lines
-    text_labels: bool = False  # every label as written, also in a chunk of numbers (`mixed`)
+    text_labels: bool = False  # every label as written, also in a chunk of numbers (`read_as_text`)
 
     @property
     def wanted(self) -> list[int]:
@@ -250,11 +250,15 @@ def _job(span: tuple[int, int, int], data: bytes | str, cols: Columns) -> Parsed
         return engines.ENGINES["numpy"](fh.read(length), line, cols)
 
 
-def mixed(labels) -> bool:
-    """Labels (or chunks of labels) that hold both numbers and text. A chunk of numbers has lost
-    how they were written ('01', '1.0', '1e3'), which text classes keep apart (docs/data.md), so
-    such a column is read again with `Columns.text_labels`."""
-    return len({isinstance(v, (str, list)) for v in labels}) > 1
+def read_as_text(labels) -> bool:
+    """Whether labels (or chunks of labels) read as numbers have lost what the classes need, so
+    the column is read again with `Columns.text_labels` (docs/data.md): numbers beside text (a
+    chunk of numbers forgot how they were written: '01', '1.0', '1e3'), or a whole number from
+    2**53 on (float64 has lost its digits)."""
+    if len({isinstance(v, (str, list)) for v in labels}) > 1:
+        return True
+    return any(bool((np.abs(np.asarray(v, dtype=np.float64)) >= 2.0 ** 53).any())
+               for v in labels if not isinstance(v, (str, list)))
 
 
 def join_labels(parts: list) -> np.ndarray | list[str]:
@@ -315,7 +319,7 @@ def load(table, features: list[int], targets: list[int], label: int | None, dtyp
         raise DataError("has a header but no data rows", source=table.source)
     X = _resized(X, n)
     X[:, nf] = 1.0
-    if mixed(parts):
+    if label is not None and not cols.text_labels and read_as_text(parts):
         cols.text_labels = True
         parts = [chunk.labels for _, chunk in table.chunks(cols, engine)]
     return Loaded(X, None if Y is None else _resized(Y, n), join_labels(parts) if label is not None else None)

@@ -88,7 +88,7 @@ class StreamSource:
                 self.binary = self.binary and bool(np.isin(parsed.X[:, nf:], (0.0, 1.0)).all())
                 if sample is None and parsed.X.shape[0]:
                     sample = parsed.X[:1, nf:]
-        if reader.mixed(self._labels) and not self.cols.text_labels:  # read again, every label as written
+        if not self.cols.text_labels and reader.read_as_text(self._labels):  # again, every label as written
             self.cols.text_labels = True
             val_x.close()
             for spill in (self.spill_x, self.spill_y):

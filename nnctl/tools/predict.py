@@ -229,9 +229,9 @@ def labelled_rows(mf: ModelFile, table) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _text_classes(mf: ModelFile) -> bool:
-    """Whether a classifier's labels are matched as written (some class is text), so the file's
-    labels are read as text even where they are numbers ('01' and '1' are two classes)."""
-    return bool(mf.classes) and not ClassIndex(mf.classes).numeric
+    """Whether a classifier's labels are read as text even where they are numbers: some class
+    is text ('01' and '1' are two classes), or a whole number too large for float64's digits."""
+    return bool(mf.classes) and ClassIndex(mf.classes).as_text
 
 
 def evaluate_table(mf: ModelFile, table) -> dict:

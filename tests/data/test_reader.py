@@ -242,3 +242,23 @@ def test_parquet_row_groups_of_numbers_and_text_keep_every_label_as_written(tmp_
                    row_group_size=len(MIXED))
     table = parquet.read_table(tmp_path / "d.parquet")
     assert reader.load(table, [0], [], 1).labels == labels
+
+
+def test_whole_numbers_beyond_float64s_digits_are_read_again_as_text(tmp_path):
+    """float64 rounds 9007199254740993 to ...992: such a label column is read again as text, so
+    the classes keep every id's digits (CSV, and a Parquet column of int64)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nnctl.data import parquet
+    from nnctl.data.datasets import ClassIndex, sort_classes
+
+    ids = [9007199254740993, 9007199254740992, 1, 12345678901234567891]
+    (tmp_path / "d.csv").write_text("a,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate(ids)))
+    assert _load(tmp_path / "d.csv", label=1)[1] == [str(v) for v in ids]
+    pq.write_table(pa.table({"a": [0.0, 1.0, 2.0], "y": pa.array(ids[:3], pa.int64())}), tmp_path / "d.parquet")
+    got = reader.load(parquet.read_table(tmp_path / "d.parquet"), [0], [], 1).labels
+    assert got == [str(v) for v in ids[:3]]
+    classes = sort_classes(got)
+    assert classes == [1, 9007199254740992, 9007199254740993]
+    assert [ClassIndex(classes)[v] for v in got] == [2, 1, 0] and ClassIndex(classes).as_text

@@ -387,3 +387,20 @@ def test_labels_of_numbers_and_text_each_find_their_class_in_a_large_file(tmp_pa
     got = json.loads(_run(["evaluate", "m.npz", "n.csv", "--json"], tmp_path).stdout)
     assert dict(zip(got["classes"], got["per_class"]["support"], strict=True)) == {
         "-0": 1, "01": 1, "1": 0, "1.0": 2, "1e3": 1, "2": 0, "cat": 0}
+
+
+def test_whole_numbers_beyond_float64s_digits_are_classes_as_written(tmp_path):
+    """Two ids that float64 rounds to one number (12345678901234567168) are two classes, kept
+    with their own digits (docs/model-file.md "Classes"); '1' and '1.0' are still one class."""
+    written = ["12345678901234567891", "12345678901234567890", "9007199254740993", "1", "1.0"]
+    labels = [written[i % 5] for i in range(200)]
+    (tmp_path / "d.csv").write_text("a,y\n" + "".join(f"{i % 5},{lab}\n" for i, lab in enumerate(labels)))
+    config = _config(tmp_path)
+    for stream in ("false", "true"):
+        r = _run(["train", config, "--set", f"data.stream={stream}", "--out", "m.npz"], tmp_path)
+        assert r.returncode == 0, r.stderr
+        got = json.loads(_run(["evaluate", "m.npz", "d.csv", "--json"], tmp_path).stdout)
+        assert got["classes"] == [1, 9007199254740993, "12345678901234567890", "12345678901234567891"]
+        assert got["per_class"]["support"] == [80, 40, 40, 40]
+    r = _run(["predict", "m.npz", "d.csv"], tmp_path)
+    assert set(r.stdout.decode().split()[1:]) <= {"1", "9007199254740993", *written[:2]}
