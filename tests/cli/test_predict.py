@@ -191,3 +191,45 @@ def test_evaluate_regression_metrics(nnctl, write):
     doc = nnctl("evaluate", "line.npz", data, "--json").json()
     assert set(doc["metrics"]) == {"rmse", "mae", "r2"}
     assert doc["metrics"]["rmse"] < 1e-3 and doc["metrics"]["r2"] > 0.9999
+
+
+def test_evaluate_over_many_blocks_gives_the_sum_loss_and_the_outputs_of_one_pass(tmp_path):
+    """More rows than a block (8 192): a sum-reduced loss is the sum over every row, and the
+    regression metrics are those of predict's outputs in file order (independent: NumPy on the
+    model file's weights)."""
+    rng = np.random.default_rng(0)
+    n = 20_000
+    X = rng.normal(size=(n, 2))
+    y = X @ [1.0, -2.0] + 0.1 * rng.normal(size=n)
+    k = (X[:, 0] > 0).astype(int) + (X[:, 1] > 1)
+    np.savetxt(tmp_path / "r.csv", np.c_[X, y], delimiter=",", header="a,b,y", comments="", fmt="%.6f")
+    np.savetxt(tmp_path / "c.csv", np.c_[X, k], delimiter=",", header="a,b,y", comments="",
+               fmt=["%.6f", "%.6f", "%d"])
+    X, y = np.hsplit(np.loadtxt(tmp_path / "r.csv", delimiter=",", skiprows=1), [2])  # as written
+    y = y[:, 0]
+    for name, loss, out in (("r", "mse", "1, activation: identity"), ("c", "cross_entropy", "3, activation: softmax")):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"seed: 0\ndata: {{source: csv, path: {name}.csv, target: y}}\n"
+            f"model: {{layers: [{{units: 6, activation: tanh}}, {{units: {out}}}]}}\n"
+            f"train: {{loss: {{name: {loss}, reduction: sum}}, epochs: 1, batch_size: 256, "
+            "optimizer: {name: sgd, lr: 0.0001}}\n")
+        run = [*NNCTL, "train", f"{name}.yaml", "-q", "--out", f"{name}.npz"]
+        subprocess.run(run, cwd=tmp_path, check=True)
+        got = subprocess.run([*NNCTL, "evaluate", f"{name}.npz", f"{name}.csv", "--json"], cwd=tmp_path,
+                             check=True, capture_output=True, text=True)
+        doc = json.loads(got.stdout)
+        m = np.load(tmp_path / f"{name}.npz")
+        z = np.tanh((X - m["x_mean"]) / m["x_std"] @ m["W0"] + m["b0"]) @ m["W1"] + m["b1"]
+        if name == "r":
+            assert np.isclose(doc["loss"], np.sum((z[:, 0] - y) ** 2), rtol=1e-12)
+            pred = subprocess.run([*NNCTL, "predict", "r.npz", "r.csv"], cwd=tmp_path, check=True,
+                                  capture_output=True, text=True).stdout.split()[1:]
+            p = np.array(pred, dtype=float)
+            np.testing.assert_allclose(p, z[:, 0], rtol=1e-12, atol=1e-12)
+            assert np.isclose(doc["metrics"]["rmse"], np.sqrt(np.mean((p - y) ** 2)), rtol=1e-12)
+            assert np.isclose(doc["metrics"]["mae"], np.mean(np.abs(p - y)), rtol=1e-12)
+        else:
+            log_p = z - z.max(axis=1, keepdims=True)
+            log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+            assert np.isclose(doc["loss"], -log_p[np.arange(n), k].sum(), rtol=1e-12)
+            assert doc["per_class"]["support"] == np.bincount(k).tolist()
