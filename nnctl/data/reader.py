@@ -295,7 +295,8 @@ def load(table, features: list[int], targets: list[int], label: int | None, dtyp
     in chunks straight into one array at `dtype`: the file's numbers exist once, and the peak is
     that array plus a chunk. The array grows in place (realloc) when the first chunk's rows per
     byte underestimated the file, and gives back what blank lines left unused. Labels are text
-    as written when `text_labels`, or when the column mixes numbers and text (read again)."""
+    as written when `text_labels`, or when read as numbers they lost what classes need (the
+    column is read again: `read_as_text`)."""
     nf = len(features)
     cols = table.columns(features + targets, label)
     cols.text_labels = text_labels
