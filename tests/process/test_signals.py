@@ -72,12 +72,21 @@ COMMANDS = {
 def test_sigterm_at_any_moment_is_143_and_one_line(files, command):
     for delay in DELAYS:
         shutil.rmtree(files / "s", ignore_errors=True)
+        (files / "p.csv").unlink(missing_ok=True)
         proc = subprocess.Popen([*NNCTL, *COMMANDS[command]], cwd=files, stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         code, err = _terminated(proc, delay)
-        if code == 0 and command == "predict":  # it finished first: nothing to stop
+        if command == "predict" and _finished(files / "p.csv", code, err):
             continue
         _check(code, err, delay)
+
+
+def _finished(output, code: int, err: str) -> bool:
+    """predict finished first: exit 0, or the signal met the interpreter winding down after every
+    row was written (Python has put the default handlers back by then: -15 here, 143 in a shell,
+    and no line to print)."""
+    complete = output.exists() and output.read_text().count("\n") == 200_001
+    return complete and (code == 0 or (code == -signal.SIGTERM and err == ""))
 
 
 def test_the_console_script_and_ctrl_c(files):
