@@ -24,6 +24,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from nnctl.core import metrics
+from nnctl.core.model import standardize_in_place
 from nnctl.data import datasets, reader
 from nnctl.data.reader import Layout
 from nnctl.errors import DataError, WriteError
@@ -149,8 +150,7 @@ class StreamSource:
                                    np.array(labels)[:, None] if numeric else None,
                                    None if numeric else [reader.label_text(v) for v in labels])
         enc = datasets.encode(raw, self.loss, out_units, units_key)
-        index = datasets.ClassIndex(enc.classes or [])
-        self._class_of = np.array([index[v] for v in self._labels], np.intp)
+        self._class_of = datasets.ClassIndex(enc.classes or []).rows(list(self._labels))
         return enc.classes, features, targets
 
     def _standardize_spill(self) -> None:
@@ -168,10 +168,7 @@ class StreamSource:
     def _scaled(self, X: np.ndarray) -> np.ndarray:
         """X at the training dtype, standardised (in float64, chunk by chunk, in place)."""
         X = X.astype(self.dtype, copy=False)
-        if self.x_mean is not None:
-            for a in range(0, X.shape[0], 4096):
-                X[a:a + 4096] = (X[a:a + 4096] - self.x_mean) / self.x_std
-        return X
+        return X if self.x_mean is None else standardize_in_place(X, self.x_mean, self.x_std)
 
     def _encode(self, y: np.ndarray) -> np.ndarray:
         """Targets as the loss wants them: numbers (mse), a 0/1 column (bce) or one-hot rows."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from nnctl.core.activations import ACTIVATIONS, Activation
 from nnctl.core.metrics import predicted_indices
-from nnctl.core.model import BLOCK_ROWS, MLP
+from nnctl.core.model import MLP, standardize_in_place
 from nnctl.errors import ModelFileError, UsageError
 from nnctl.io import jsonio as jsonsafe
 from nnctl.io.files import atomic_write
@@ -108,8 +108,7 @@ class ModelFile:
         if self.x_mean is not None and not in_place:
             X = (X - self.x_mean) / self.x_std
         elif self.x_mean is not None:
-            for a in range(0, X.shape[0], BLOCK_ROWS):
-                X[a:a + BLOCK_ROWS] = (X[a:a + BLOCK_ROWS] - self.x_mean) / self.x_std
+            standardize_in_place(X, self.x_mean, self.x_std)
         return X.astype(self.model.dtype, copy=False)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:

@@ -164,9 +164,7 @@ def _labels(prepared, rows) -> np.ndarray | None:
 
     if not prepared.classifier:
         return None
-    index = ClassIndex(prepared.classes)
-    labels = rows.y_labels if rows.y_labels is not None else list(rows.y_numeric[:, 0])
-    return np.array([index[v] for v in labels], dtype=np.intp)
+    return ClassIndex(prepared.classes).rows(rows.y_labels if rows.y_labels is not None else rows.y_numeric[:, 0])
 
 
 def _check_folds(sw, keys: list[str], source: str) -> None:

@@ -172,21 +172,11 @@ def _feature_columns(mf: ModelFile, names: list[str], header: bool, source: str)
 
 def class_indices(mf: ModelFile, labels, source: str) -> np.ndarray:
     """A classifier's labels (numbers or text) as class indices (n,), matched to the model's classes."""
-    index = ClassIndex(mf.classes)
-    if isinstance(labels, np.ndarray):  # numbers: each distinct value matched once, the rows in C (as
-        distinct = np.unique(labels)  # training's datasets.encode does; a Python loop took seconds a million rows)
-        of = np.array([index.get(v, -1) for v in distinct.tolist()], dtype=np.intp)
-        idx = of[np.searchsorted(distinct, labels)]
-        if (of < 0).any():
-            r = int(np.flatnonzero(idx < 0)[0])
-            raise _unknown_label(mf, r, labels[r].item(), source)
-        return idx
-    idx = np.empty(len(labels), dtype=np.intp)
-    for r, lab in enumerate(labels):
-        i = index.get(lab)
-        if i is None:
-            raise _unknown_label(mf, r, lab, source)
-        idx[r] = i
+    idx = ClassIndex(mf.classes).rows(labels)
+    unknown = np.flatnonzero(idx < 0)
+    if unknown.size:
+        r = int(unknown[0])
+        raise _unknown_label(mf, r, labels[r].item() if isinstance(labels, np.ndarray) else labels[r], source)
     return idx
 
 
