@@ -37,8 +37,7 @@ def _plain_ascii(data: bytes) -> bool:
 
 
 def numpy_chunk(data: bytes, line: int, cols: Columns) -> Parsed:
-    if _plain_ascii(data) and _every(cols):  # every column: loadtxt reads the
-        # bytes as they are, and checks widths
+    if _plain_ascii(data) and _every(cols):  # loadtxt reads the bytes as they are, and checks widths
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "input contained no data": a chunk of blank lines
             try:

@@ -82,8 +82,6 @@ def ordered(executor, fn, jobs, ahead: int):
         while queue:
             yield _taken(queue.popleft())
     finally:
-        for _, future in queue:
-            future.cancel()
         executor.shutdown(wait=True, cancel_futures=True)
 
 

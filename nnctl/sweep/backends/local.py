@@ -49,8 +49,10 @@ def fork_start() -> bool:
     """Whether workers can be forked: instant, sharing the parent's loaded modules and data
     (copy-on-write), with their BLAS set to one thread in the child. Elsewhere, or with
     NNCTL_SWEEP_START=spawn, they are fresh interpreters with one-thread BLAS from the environment."""
-    return (sys.platform == "linux" and "fork" in mp.get_all_start_methods()
-            and os.environ.get("NNCTL_SWEEP_START", "").lower() != "spawn" and _blas_threads_setter() is not None)
+    from nnctl.data.parallel import can_fork
+
+    return (can_fork() and os.environ.get("NNCTL_SWEEP_START", "").lower() != "spawn"
+            and _blas_threads_setter() is not None)
 
 
 def _worker(conn, shared: Shared | None = None, parent: int = 0) -> None:  # pragma: no cover - a child process
